@@ -1,0 +1,123 @@
+// Package apitoken is tokend's domain: users, their API tokens, the scope
+// catalog, the rules that validate them, and the application error type that
+// every other package reports problems with.
+//
+// It depends on no storage or transport; the store, the HTTP API and the
+// command line all speak in its types.
+package apitoken
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Code classifies an application error. The HTTP layer maps each code to a
+// status and title in one table; the code itself is shown to clients.
+type Code string
+
+// The application error codes.
+const (
+	Invalid              Code = "invalid_value"
+	Unauthorized         Code = "unauthorized"
+	Forbidden            Code = "forbidden"
+	NotFound             Code = "not_found"
+	MethodNotAllowed     Code = "method_not_allowed"
+	Conflict             Code = "conflict"
+	UnsupportedMediaType Code = "unsupported_media_type"
+	NotAcceptable        Code = "not_acceptable"
+	PayloadTooLarge      Code = "payload_too_large"
+	RateLimited          Code = "rate_limited"
+	Unavailable          Code = "unavailable"
+	Internal             Code = "internal"
+)
+
+// Error is an application error: a code, a detail that is safe to show to the
+// client, and optionally what in the request it is about.
+type Error struct {
+	Code   Code
+	Detail string
+	// Field names the attribute at fault, as a JSON pointer relative to the
+	// resource's attributes ("scope", "resources/0/type").
+	Field string
+	// Pointer is a JSON pointer into the request document, for problems
+	// outside the attributes ("/data/type").
+	Pointer string
+	// Parameter names the query parameter at fault.
+	Parameter string
+	// Err is the underlying cause. It is logged, never shown.
+	Err error
+}
+
+// Errorf returns an application error with a formatted detail.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// FieldErrorf returns an invalid_value error about one attribute.
+func FieldErrorf(field, format string, args ...any) *Error {
+	return &Error{Code: Invalid, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(string(e.Code))
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errors is a list of problems found together, such as every invalid
+// attribute of one request.
+type Errors []*Error
+
+// Error implements the error interface.
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Err returns nil for an empty list and the list otherwise, so that
+// validation can end with "return errs.Err()".
+func (es Errors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
+}
+
+// ErrorList returns the application errors in err: the list itself, the one
+// error, or a single internal error for anything else.
+func ErrorList(err error) Errors {
+	var list Errors
+	if errors.As(err, &list) {
+		return list
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return Errors{e}
+	}
+	return Errors{{Code: Internal, Detail: "Internal error.", Err: err}}
+}
+
+// ErrorCode returns the code of an application error, Internal for any
+// other error, and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	return ErrorList(err)[0].Code
+}

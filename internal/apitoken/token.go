@@ -1,0 +1,302 @@
+package apitoken
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tokend/tokend/pkg/verifier"
+)
+
+// Token is the metadata tokend keeps about an API token it issued. The token
+// string itself is never stored: only its SHA-256 hash.
+type Token struct {
+	ID          string
+	UserID      string
+	Description string
+	// Scope is the space-separated scope list, exactly as requested.
+	Scope string
+	// Expiration is when the token stops working. It starts as the token's
+	// exp claim and can only move earlier.
+	Expiration time.Time
+	// SourceIP is the comma-separated list of addresses and ranges the token
+	// may be used from, or "" for anywhere.
+	SourceIP  string
+	Resources []verifier.Resource
+	Enabled   bool
+	RevokedAt *time.Time
+	// LastUsedAt and LastUsedIP record the token's latest successful use.
+	LastUsedAt *time.Time
+	LastUsedIP string
+	// KeyID is the PASERK id of the key that signed the token.
+	KeyID string
+	// Hash is the SHA-256 digest of the token string.
+	Hash      []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Status is a token's state as shown to clients.
+type Status string
+
+// The token statuses. Revoked wins over expired, and expired over disabled:
+// the status names the most permanent reason a token does not work.
+const (
+	StatusActive   Status = "active"
+	StatusExpired  Status = "expired"
+	StatusDisabled Status = "disabled"
+	StatusRevoked  Status = "revoked"
+)
+
+// Statuses lists every status.
+var Statuses = []Status{StatusActive, StatusExpired, StatusDisabled, StatusRevoked}
+
+// Status returns the token's status at the given time.
+func (t *Token) Status(now time.Time) Status {
+	switch {
+	case t.RevokedAt != nil:
+		return StatusRevoked
+	case !now.Before(t.Expiration):
+		return StatusExpired
+	case !t.Enabled:
+		return StatusDisabled
+	default:
+		return StatusActive
+	}
+}
+
+// Limits on token attributes.
+const (
+	MaxDescriptionLength = 255
+	MaxResources         = 100
+	MaxResourceIDs       = 1000
+	MaxResourceIDLength  = 255
+)
+
+// ResourceTypes are the resource types a token can be restricted to, as in
+// Unit's RestrictedResource.
+var ResourceTypes = []string{"account", "card", "customer"}
+
+// Policy holds the limits a new token is checked against.
+type Policy struct {
+	Catalog     *Catalog
+	MaxLifetime time.Duration
+	Now         time.Time
+}
+
+// TokenRequest is a request to create a token: the attributes as the client
+// sent them. Nil means absent.
+type TokenRequest struct {
+	Description *string
+	Scope       *string
+	Expiration  *string
+	SourceIP    *string
+	Resources   []verifier.Resource
+}
+
+// TokenSpec is a validated TokenRequest.
+type TokenSpec struct {
+	Description string
+	Scope       string
+	Scopes      []string
+	Expiration  time.Time
+	SourceIP    string
+	Resources   []verifier.Resource
+}
+
+// Validate checks every attribute and returns the spec, or every problem
+// found at once.
+func (r TokenRequest) Validate(p Policy) (TokenSpec, error) {
+	var errs Errors
+	var spec TokenSpec
+
+	if r.Description == nil {
+		errs = append(errs, FieldErrorf("description", "description is required"))
+	} else if err := checkDescription(*r.Description); err != nil {
+		errs = append(errs, err)
+	} else {
+		spec.Description = *r.Description
+	}
+
+	if r.Scope == nil {
+		errs = append(errs, FieldErrorf("scope", "scope is required"))
+	} else if scopes, err := p.Catalog.ParseScope(*r.Scope); err != nil {
+		errs = append(errs, FieldErrorf("scope", "scope %s", err))
+	} else {
+		spec.Scope, spec.Scopes = *r.Scope, scopes
+	}
+
+	if r.Expiration == nil {
+		errs = append(errs, FieldErrorf("expiration", "expiration is required"))
+	} else if exp, err := parseTime("expiration", *r.Expiration); err != nil {
+		errs = append(errs, err)
+	} else if !exp.After(p.Now) {
+		errs = append(errs, FieldErrorf("expiration", "expiration must be in the future"))
+	} else if latest := p.Now.Add(p.MaxLifetime); exp.After(latest) {
+		errs = append(errs, FieldErrorf("expiration", "expiration must be at most %s ahead (no later than %s)",
+			FormatDuration(p.MaxLifetime), FormatTime(latest)))
+	} else {
+		spec.Expiration = exp
+	}
+
+	if r.SourceIP != nil {
+		if _, err := verifier.ParseSourceIPs(*r.SourceIP); err != nil {
+			errs = append(errs, FieldErrorf("sourceIp", "sourceIp %s", err))
+		} else {
+			spec.SourceIP = *r.SourceIP
+		}
+	}
+
+	resErrs := checkResources(r.Resources)
+	errs = append(errs, resErrs...)
+	if len(resErrs) == 0 && len(r.Resources) > 0 {
+		spec.Resources = r.Resources
+	}
+	return spec, errs.Err()
+}
+
+// TokenUpdate is a request to change a token. Nil means unchanged.
+type TokenUpdate struct {
+	Description *string
+	Enabled     *bool
+	Expiration  *string
+}
+
+// TokenChange is a validated TokenUpdate.
+type TokenChange struct {
+	Description *string
+	Enabled     *bool
+	Expiration  *time.Time
+}
+
+// Validate checks the update against the token's current state: the
+// expiration may only move earlier, and stay in the future.
+func (u TokenUpdate) Validate(current *Token, now time.Time) (TokenChange, error) {
+	var errs Errors
+	var ch TokenChange
+	if u.Description != nil {
+		if err := checkDescription(*u.Description); err != nil {
+			errs = append(errs, err)
+		} else {
+			ch.Description = u.Description
+		}
+	}
+	ch.Enabled = u.Enabled
+	if u.Expiration != nil {
+		exp, err := parseTime("expiration", *u.Expiration)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case exp.After(current.Expiration):
+			errs = append(errs, FieldErrorf("expiration", "expiration can only be moved earlier than %s", FormatTime(current.Expiration)))
+		case !exp.After(now):
+			errs = append(errs, FieldErrorf("expiration", "expiration must be in the future; revoke the token to end it now"))
+		default:
+			ch.Expiration = &exp
+		}
+	}
+	return ch, errs.Err()
+}
+
+// Apply applies a validated change to the token.
+func (ch TokenChange) Apply(t *Token) {
+	if ch.Description != nil {
+		t.Description = *ch.Description
+	}
+	if ch.Enabled != nil {
+		t.Enabled = *ch.Enabled
+	}
+	if ch.Expiration != nil {
+		t.Expiration = *ch.Expiration
+	}
+}
+
+func checkDescription(d string) *Error {
+	n := utf8.RuneCountInString(d)
+	switch {
+	case !utf8.ValidString(d):
+		return FieldErrorf("description", "description must be valid UTF-8")
+	case n < 1 || n > MaxDescriptionLength:
+		return FieldErrorf("description", "description must be 1 to %d characters long; it has %d", MaxDescriptionLength, n)
+	case strings.TrimSpace(d) == "":
+		return FieldErrorf("description", "description must not be blank")
+	case strings.IndexFunc(d, isControl) >= 0:
+		return FieldErrorf("description", "description must not contain control characters")
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+var resourceID = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
+
+func checkResources(rs []verifier.Resource) Errors {
+	var errs Errors
+	if len(rs) > MaxResources {
+		return Errors{FieldErrorf("resources", "resources lists %d entries; at most %d are allowed", len(rs), MaxResources)}
+	}
+	for i, r := range rs {
+		field := fmt.Sprintf("resources/%d", i)
+		if !slices.Contains(ResourceTypes, r.Type) {
+			errs = append(errs, FieldErrorf(field+"/type", "resource type must be one of %s", quoteList(ResourceTypes)))
+		}
+		switch {
+		case len(r.IDs) == 0:
+			errs = append(errs, FieldErrorf(field+"/ids", "ids must list at least one id"))
+		case len(r.IDs) > MaxResourceIDs:
+			errs = append(errs, FieldErrorf(field+"/ids", "ids lists %d ids; at most %d are allowed", len(r.IDs), MaxResourceIDs))
+		}
+		for j, id := range r.IDs {
+			if len(id) > MaxResourceIDLength || !resourceID.MatchString(id) {
+				errs = append(errs, FieldErrorf(fmt.Sprintf("%s/ids/%d", field, j),
+					"id must be 1 to %d letters, digits or . _ : -", MaxResourceIDLength))
+			}
+		}
+	}
+	return errs
+}
+
+// TimeFormat is how tokend writes times: RFC 3339 in UTC with milliseconds,
+// like Unit's examples.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime formats t in TimeFormat.
+func FormatTime(t time.Time) string {
+	return t.UTC().Format(TimeFormat)
+}
+
+// parseTime parses an RFC 3339 time and rounds it down to the millisecond,
+// the precision tokend stores and shows.
+func parseTime(field, s string) (time.Time, *Error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, FieldErrorf(field, "%s must be an RFC 3339 date-time such as 2027-07-01T13:47:17.000Z", field)
+	}
+	return t.UTC().Truncate(time.Millisecond), nil
+}
+
+// FormatDuration writes a duration in days when it is a whole number of
+// them, as lifetimes usually are.
+func FormatDuration(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// TokenFilter selects the tokens a list returns.
+type TokenFilter struct {
+	// UserID restricts the list to one user's tokens; "" lists everyone's.
+	UserID string
+	// Statuses restricts the list to tokens in these states at Now; nil
+	// means every status but revoked.
+	Statuses []Status
+	Now      time.Time
+	// Newest lists the newest tokens first.
+	Newest bool
+	Limit  int
+	Offset int
+}

@@ -1,0 +1,89 @@
+package apitoken
+
+import (
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Role is what a user may do in tokend.
+type Role string
+
+// The roles. An admin may act for any user; a member only for itself.
+const (
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// User owns API tokens.
+type User struct {
+	ID    string
+	Email string
+	Role  Role
+	// Scopes lists the scopes the user's tokens may carry; nil means the
+	// catalog's default for the role.
+	Scopes []string
+	// Service marks a non-interactive user, one that only uses the API.
+	Service bool
+	// Disabled users cannot authenticate; their tokens are refused.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// AllowedScopes returns the scopes the user's tokens may carry.
+func (u *User) AllowedScopes(c *Catalog) []string {
+	if u.Scopes == nil {
+		return c.Default(u.Role)
+	}
+	var allowed []string
+	for _, s := range u.Scopes {
+		// A catalog change may drop a scope; so may a role change.
+		if c.Has(s) && (u.Role == RoleAdmin || !slices.Contains(AdminOnlyScopes, s)) {
+			allowed = append(allowed, s)
+		}
+	}
+	return allowed
+}
+
+// UserRequest is a request to create a user.
+type UserRequest struct {
+	Email string
+	Role  string
+	// Scopes, when set, is the space-separated list of scopes the user may
+	// hold; unset means the catalog's default for the role.
+	Scopes  *string
+	Service bool
+}
+
+// Validate checks the request and returns the user it describes, or every
+// problem found.
+func (r UserRequest) Validate(c *Catalog) (User, error) {
+	var errs Errors
+	u := User{Role: Role(r.Role), Service: r.Service}
+
+	email := strings.TrimSpace(r.Email)
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email || len(email) > 254 {
+		errs = append(errs, FieldErrorf("email", "email must be a plain email address such as ops@example.com"))
+	} else {
+		u.Email = strings.ToLower(email)
+	}
+
+	if u.Role != RoleAdmin && u.Role != RoleMember {
+		errs = append(errs, FieldErrorf("role", "role must be %q or %q", RoleAdmin, RoleMember))
+	}
+
+	if r.Scopes != nil {
+		scopes, err := c.ParseScope(*r.Scopes)
+		switch {
+		case err != nil:
+			errs = append(errs, FieldErrorf("scopes", "scopes %s", err))
+		case u.Role != RoleAdmin && len(Intersect(scopes, AdminOnlyScopes)) > 0:
+			errs = append(errs, FieldErrorf("scopes", "scopes %s may only be held by admins", quoteList(AdminOnlyScopes)))
+		default:
+			u.Scopes = scopes
+		}
+	}
+	return u, errs.Err()
+}

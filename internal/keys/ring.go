@@ -1,0 +1,225 @@
+package keys
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"aidanwoods.dev/go-paseto"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/pkg/paserk"
+	"github.com/tokend/tokend/pkg/verifier"
+)
+
+// refreshInterval bounds how often a lookup of an unknown key id may reload
+// the keys from the store, so that tokens naming random key ids cannot turn
+// into a flood of queries.
+const refreshInterval = time.Second
+
+// Ring signs tokens with the active key and serves the public keys that
+// verify them. It caches keys in memory; the store stays the source of truth.
+type Ring struct {
+	store  Store
+	sealer *Sealer
+	now    func() time.Time
+
+	mu          sync.RWMutex
+	keys        map[string]*entry
+	refreshedAt time.Time
+}
+
+type entry struct {
+	rec  Record
+	priv ed25519.PrivateKey // nil until the key has signed on this replica
+}
+
+// NewRing returns a ring over the store. now is the clock; nil means
+// time.Now.
+func NewRing(store Store, sealer *Sealer, now func() time.Time) *Ring {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ring{store: store, sealer: sealer, now: now, keys: map[string]*entry{}}
+}
+
+// Load reads the keys, creates the first key if there is none, and checks
+// that the active key opens with the secret, so that a wrong TOKEND_SECRET
+// stops tokend at start rather than at the first token.
+func (r *Ring) Load(ctx context.Context) error {
+	if err := r.refresh(ctx); err != nil {
+		return err
+	}
+	_, err := r.active(ctx)
+	return err
+}
+
+// Sign returns the token for the claims, signed by the active key, and the
+// key's id. Times are written in whole seconds, in UTC.
+func (r *Ring) Sign(ctx context.Context, c verifier.Claims) (token, kid string, err error) {
+	e, err := r.active(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	c.IssuedAt = c.IssuedAt.UTC().Truncate(time.Second)
+	c.NotBefore = c.NotBefore.UTC().Truncate(time.Second)
+	c.Expiration = c.Expiration.UTC().Truncate(time.Second)
+	claims, err := json.Marshal(c)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: encode claims: %w", err)
+	}
+	footer, err := json.Marshal(verifier.Footer{KeyID: e.rec.ID})
+	if err != nil {
+		return "", "", fmt.Errorf("keys: encode footer: %w", err)
+	}
+	tok, err := paseto.NewTokenFromClaimsJSON(claims, footer)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: build token: %w", err)
+	}
+	sk, err := paseto.NewV2AsymmetricSecretKeyFromEd25519(e.priv)
+	if err != nil {
+		return "", "", fmt.Errorf("keys: load signing key: %w", err)
+	}
+	return tok.V2Sign(sk), e.rec.ID, nil
+}
+
+// PublicKey returns the public key with the id if it may verify tokens now.
+// It implements verifier.KeySet. An unknown id reloads the keys, at most once
+// a second, so that a key created by another replica is found.
+func (r *Ring) PublicKey(kid string) (ed25519.PublicKey, bool) {
+	r.mu.RLock()
+	e, ok := r.keys[kid]
+	stale := r.now().Sub(r.refreshedAt) >= refreshInterval
+	r.mu.RUnlock()
+	if !ok && stale && looksLikeKeyID(kid) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if r.refresh(ctx) == nil {
+			r.mu.RLock()
+			e, ok = r.keys[kid]
+			r.mu.RUnlock()
+		}
+	}
+	if !ok || !e.rec.Verifies(r.now()) {
+		return nil, false
+	}
+	return e.rec.PublicKey, true
+}
+
+func looksLikeKeyID(kid string) bool {
+	return len(kid) == len(paserk.PIDPrefix)+44 && strings.HasPrefix(kid, paserk.PIDPrefix)
+}
+
+// List returns every key, oldest first.
+func (r *Ring) List(ctx context.Context) ([]Record, error) {
+	return r.store.ListKeys(ctx)
+}
+
+// Rotate creates a new active key. The previous active key keeps verifying
+// until every token it signed has expired: until minLifetime from now at the
+// earliest, the longest lifetime a token may have.
+func (r *Ring) Rotate(ctx context.Context, minLifetime time.Duration) (Record, error) {
+	now := r.now()
+	next := r.generate(now)
+	err := r.store.RotateKey(ctx, next.rec, now, now.Add(minLifetime))
+	if apitoken.ErrorCode(err) == apitoken.NotFound {
+		err = r.store.InsertActiveKey(ctx, next.rec)
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	r.remember(next)
+	return next.rec, r.refresh(ctx)
+}
+
+// Retire stops a key from verifying anything, at once on this replica and
+// on every other replica's next check of the store. The active key cannot be
+// retired: rotate first.
+func (r *Ring) Retire(ctx context.Context, kid string) error {
+	if err := r.store.RetireKey(ctx, kid, r.now()); err != nil {
+		return err
+	}
+	return r.refresh(ctx)
+}
+
+// active returns the active key with its private half, creating the first
+// key if the store has none.
+func (r *Ring) active(ctx context.Context) (*entry, error) {
+	rec, err := r.store.ActiveKey(ctx)
+	if apitoken.ErrorCode(err) == apitoken.NotFound {
+		created := r.generate(r.now())
+		err = r.store.InsertActiveKey(ctx, created.rec)
+		switch apitoken.ErrorCode(err) {
+		case "":
+			rec = created.rec
+			r.remember(created)
+		case apitoken.Conflict: // another replica created it first
+			rec, err = r.store.ActiveKey(ctx)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.mu.RLock()
+	e, ok := r.keys[rec.ID]
+	r.mu.RUnlock()
+	if ok && e.priv != nil && e.rec.Status == Active {
+		return e, nil
+	}
+	priv, err := r.sealer.Open(rec.ID, rec.SealedKey)
+	if err != nil {
+		return nil, err
+	}
+	e = &entry{rec: rec, priv: priv}
+	r.remember(e)
+	return e, nil
+}
+
+func (r *Ring) remember(e *entry) {
+	r.mu.Lock()
+	r.keys[e.rec.ID] = e
+	r.mu.Unlock()
+}
+
+func (r *Ring) generate(now time.Time) *entry {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	kid := paserk.PublicID(pub)
+	rec := Record{
+		ID:        kid,
+		PublicKey: pub,
+		SealedKey: r.sealer.Seal(kid, priv.Seed()),
+		Status:    Active,
+		CreatedAt: now.UTC().Truncate(time.Millisecond),
+	}
+	return &entry{rec: rec, priv: priv}
+}
+
+// refresh reloads every key from the store, keeping the private keys already
+// opened.
+func (r *Ring) refresh(ctx context.Context) error {
+	recs, err := r.store.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make(map[string]*entry, len(recs))
+	for _, rec := range recs {
+		e := &entry{rec: rec}
+		if old, ok := r.keys[rec.ID]; ok && rec.Status == Active {
+			e.priv = old.priv
+		}
+		keys[rec.ID] = e
+	}
+	r.keys = keys
+	r.refreshedAt = r.now()
+	return nil
+}

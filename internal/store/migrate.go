@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tokend/tokend/schema"
+)
+
+// migrationLock is the PostgreSQL advisory lock that serializes replicas
+// migrating the same database at once.
+const migrationLock = 0x746f6b656e64 // "tokend"
+
+// Migration is one versioned SQL file.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Migrations returns the dialect's migrations in order.
+func Migrations(dialect string) ([]Migration, error) {
+	entries, err := fs.ReadDir(schema.Migrations, dialect)
+	if err != nil {
+		return nil, fmt.Errorf("store: read %s migrations: %w", dialect, err)
+	}
+	var ms []Migration
+	for _, e := range entries {
+		name := e.Name()
+		num, _, ok := strings.Cut(name, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("store: migration %s/%s is not named NNNN_name.sql", dialect, name)
+		}
+		body, err := fs.ReadFile(schema.Migrations, dialect+"/"+name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(name, ".sql"), SQL: string(body)})
+	}
+	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
+	return ms, nil
+}
+
+// Migrate applies every migration the database lacks, in one transaction,
+// and returns the names of those it applied. Replicas starting together
+// take turns: the first applies, the others find nothing left to do.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	ms, err := Migrations(s.dialect)
+	if err != nil {
+		return nil, err
+	}
+	timeType := "timestamptz"
+	if s.dialect == SQLite {
+		timeType = "DATETIME"
+	}
+	var applied []string
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		if s.dialect == Postgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLock).Error; err != nil {
+				return err
+			}
+		}
+		err := tx.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at ` + timeType + ` NOT NULL)`).Error
+		if err != nil {
+			return err
+		}
+		var done []int
+		if err := tx.Raw("SELECT version FROM schema_migrations").Scan(&done).Error; err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if slices.Contains(done, m.Version) {
+				continue
+			}
+			if err := tx.Exec(m.SQL).Error; err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
+			}
+			err := tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.Version, m.Name, dbTime(time.Now())).Error
+			if err != nil {
+				return err
+			}
+			applied = append(applied, m.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.wrap(err, "")
+	}
+	return applied, nil
+}

@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/keys"
+)
+
+type tokenRow struct {
+	ID          string     `gorm:"column:id;primaryKey"`
+	UserID      string     `gorm:"column:user_id"`
+	Description string     `gorm:"column:description"`
+	Scope       string     `gorm:"column:scope"`
+	Expiration  time.Time  `gorm:"column:expiration"`
+	SourceIP    *string    `gorm:"column:source_ip"`
+	Resources   *string    `gorm:"column:resources"`
+	Enabled     bool       `gorm:"column:enabled"`
+	RevokedAt   *time.Time `gorm:"column:revoked_at"`
+	LastUsedAt  *time.Time `gorm:"column:last_used_at"`
+	LastUsedIP  *string    `gorm:"column:last_used_ip"`
+	KeyID       string     `gorm:"column:key_id"`
+	TokenHash   []byte     `gorm:"column:token_hash"`
+	CreatedAt   time.Time  `gorm:"column:created_at;autoCreateTime:false"`
+	UpdatedAt   time.Time  `gorm:"column:updated_at;autoUpdateTime:false"`
+}
+
+func (tokenRow) TableName() string { return "api_tokens" }
+
+func newTokenRow(t *apitoken.Token) (tokenRow, error) {
+	r := tokenRow{
+		ID:          t.ID,
+		UserID:      t.UserID,
+		Description: t.Description,
+		Scope:       t.Scope,
+		Expiration:  dbTime(t.Expiration),
+		SourceIP:    strPtr(t.SourceIP),
+		Enabled:     t.Enabled,
+		RevokedAt:   dbTimePtr(t.RevokedAt),
+		LastUsedAt:  dbTimePtr(t.LastUsedAt),
+		LastUsedIP:  strPtr(t.LastUsedIP),
+		KeyID:       t.KeyID,
+		TokenHash:   t.Hash,
+		CreatedAt:   dbTime(t.CreatedAt),
+		UpdatedAt:   dbTime(t.UpdatedAt),
+	}
+	if len(t.Resources) > 0 {
+		b, err := json.Marshal(t.Resources)
+		if err != nil {
+			return r, err
+		}
+		r.Resources = strPtr(string(b))
+	}
+	return r, nil
+}
+
+func (r *tokenRow) token() (apitoken.Token, error) {
+	t := apitoken.Token{
+		ID:          r.ID,
+		UserID:      r.UserID,
+		Description: r.Description,
+		Scope:       r.Scope,
+		Expiration:  r.Expiration.UTC(),
+		SourceIP:    deref(r.SourceIP),
+		Enabled:     r.Enabled,
+		RevokedAt:   utcPtr(r.RevokedAt),
+		LastUsedAt:  utcPtr(r.LastUsedAt),
+		LastUsedIP:  deref(r.LastUsedIP),
+		KeyID:       r.KeyID,
+		Hash:        r.TokenHash,
+		CreatedAt:   r.CreatedAt.UTC(),
+		UpdatedAt:   r.UpdatedAt.UTC(),
+	}
+	if r.Resources != nil {
+		if err := json.Unmarshal([]byte(*r.Resources), &t.Resources); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// Tokens stores API token metadata.
+type Tokens struct{ s *Store }
+
+const tokenNotFound = "API token not found"
+
+// Create stores a new token's metadata.
+func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
+	row, err := newTokenRow(t)
+	if err != nil {
+		return ts.s.wrap(err, "")
+	}
+	return ts.s.wrap(ts.s.db.WithContext(ctx).Create(&row).Error, "")
+}
+
+// Get returns the token with the id, which must belong to the user unless
+// userID is "". A token of another user is not found.
+func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, error) {
+	var row tokenRow
+	q := ts.s.db.WithContext(ctx).Where("id = ?", id)
+	if userID != "" {
+		q = q.Where("user_id = ?", userID)
+	}
+	if err := q.Take(&row).Error; err != nil {
+		return apitoken.Token{}, ts.s.wrap(err, tokenNotFound)
+	}
+	t, err := row.token()
+	return t, ts.s.wrap(err, "")
+}
+
+// List returns a page of the tokens the filter selects, ordered by
+// creation, and how many it selects in all.
+func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
+	q := ts.s.db.WithContext(ctx).Model(&tokenRow{})
+	if f.UserID != "" {
+		q = q.Where("user_id = ?", f.UserID)
+	}
+	q = q.Where(statusCondition(f.Statuses, dbTime(f.Now)))
+	var total int64
+	if err := q.Count(&total).Error; err != nil {
+		return nil, 0, ts.s.wrap(err, "")
+	}
+	order := "created_at, id"
+	if f.Newest {
+		order = "created_at DESC, id DESC"
+	}
+	var rows []tokenRow
+	if err := q.Order(order).Limit(f.Limit).Offset(f.Offset).Find(&rows).Error; err != nil {
+		return nil, 0, ts.s.wrap(err, "")
+	}
+	tokens := make([]apitoken.Token, len(rows))
+	for i := range rows {
+		t, err := rows[i].token()
+		if err != nil {
+			return nil, 0, ts.s.wrap(err, "")
+		}
+		tokens[i] = t
+	}
+	return tokens, total, nil
+}
+
+// statusCondition selects tokens in any of the statuses at now, as
+// apitoken.Token.Status defines them; no statuses means all but revoked.
+func statusCondition(statuses []apitoken.Status, now time.Time) clause.Expression {
+	if len(statuses) == 0 {
+		return clause.Expr{SQL: "revoked_at IS NULL"}
+	}
+	var or []clause.Expression
+	for _, st := range statuses {
+		switch st {
+		case apitoken.StatusRevoked:
+			or = append(or, clause.Expr{SQL: "revoked_at IS NOT NULL"})
+		case apitoken.StatusExpired:
+			or = append(or, clause.Expr{SQL: "(revoked_at IS NULL AND expiration <= ?)", Vars: []any{now}})
+		case apitoken.StatusDisabled:
+			or = append(or, clause.Expr{SQL: "(revoked_at IS NULL AND expiration > ? AND enabled = ?)", Vars: []any{now, false}})
+		case apitoken.StatusActive:
+			or = append(or, clause.Expr{SQL: "(revoked_at IS NULL AND expiration > ? AND enabled = ?)", Vars: []any{now, true}})
+		}
+	}
+	return clause.Or(or...)
+}
+
+// Update changes the user's token with the id: fn edits the current state,
+// read and written in one transaction, with the row locked on PostgreSQL.
+func (ts *Tokens) Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error) {
+	var t apitoken.Token
+	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
+		var row tokenRow
+		if err := lockForUpdate(tx).Where("id = ? AND user_id = ?", id, userID).Take(&row).Error; err != nil {
+			return err
+		}
+		var err error
+		if t, err = row.token(); err != nil {
+			return err
+		}
+		if err := fn(&t); err != nil {
+			return err
+		}
+		if row, err = newTokenRow(&t); err != nil {
+			return err
+		}
+		return tx.Save(&row).Error
+	})
+	if err != nil {
+		return apitoken.Token{}, ts.s.wrap(err, tokenNotFound)
+	}
+	return t, nil
+}
+
+// Credential is what authenticating a presented token needs, read in one
+// query: the token's metadata, its owner, and the state of its signing key.
+type Credential struct {
+	Token apitoken.Token
+	User  apitoken.User
+	// Key holds the signing key's ID, Status and RetireAt only.
+	Key keys.Record
+}
+
+type credentialRow struct {
+	Token      tokenRow   `gorm:"embedded"`
+	UEmail     string     `gorm:"column:u_email"`
+	URole      string     `gorm:"column:u_role"`
+	UScopes    *string    `gorm:"column:u_scopes"`
+	UService   bool       `gorm:"column:u_service"`
+	UDisabled  bool       `gorm:"column:u_disabled"`
+	UCreatedAt time.Time  `gorm:"column:u_created_at"`
+	UUpdatedAt time.Time  `gorm:"column:u_updated_at"`
+	KStatus    string     `gorm:"column:k_status"`
+	KRetireAt  *time.Time `gorm:"column:k_retire_at"`
+}
+
+// Credential returns the credential of the token with the id.
+func (ts *Tokens) Credential(ctx context.Context, id string) (Credential, error) {
+	var row credentialRow
+	err := ts.s.db.WithContext(ctx).Raw(`
+		SELECT t.*,
+		       u.email AS u_email, u.role AS u_role, u.scopes AS u_scopes,
+		       u.service AS u_service, u.disabled AS u_disabled,
+		       u.created_at AS u_created_at, u.updated_at AS u_updated_at,
+		       k.status AS k_status, k.retire_at AS k_retire_at
+		FROM api_tokens t
+		JOIN users u ON u.id = t.user_id
+		JOIN signing_keys k ON k.id = t.key_id
+		WHERE t.id = ?`, id).Scan(&row).Error
+	if err == nil && row.Token.ID == "" {
+		err = gorm.ErrRecordNotFound
+	}
+	if err != nil {
+		return Credential{}, ts.s.wrap(err, tokenNotFound)
+	}
+	t, err := row.Token.token()
+	if err != nil {
+		return Credential{}, ts.s.wrap(err, "")
+	}
+	user := userRow{
+		ID: row.Token.UserID, Email: row.UEmail, Role: row.URole, Scopes: row.UScopes,
+		Service: row.UService, Disabled: row.UDisabled, CreatedAt: row.UCreatedAt, UpdatedAt: row.UUpdatedAt,
+	}
+	return Credential{
+		Token: t,
+		User:  user.user(),
+		Key:   keys.Record{ID: row.Token.KeyID, Status: keys.Status(row.KStatus), RetireAt: utcPtr(row.KRetireAt)},
+	}, nil
+}
+
+// lockForUpdate locks the rows a query reads until the transaction ends, on
+// PostgreSQL; SQLite transactions already hold the database's write lock.
+func lockForUpdate(tx *gorm.DB) *gorm.DB {
+	return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tokend/tokend/internal/apitoken"
+)
+
+type userRow struct {
+	ID        string    `gorm:"column:id;primaryKey"`
+	Email     string    `gorm:"column:email"`
+	Role      string    `gorm:"column:role"`
+	Scopes    *string   `gorm:"column:scopes"`
+	Service   bool      `gorm:"column:service"`
+	Disabled  bool      `gorm:"column:disabled"`
+	CreatedAt time.Time `gorm:"column:created_at;autoCreateTime:false"`
+	UpdatedAt time.Time `gorm:"column:updated_at;autoUpdateTime:false"`
+}
+
+func (userRow) TableName() string { return "users" }
+
+func newUserRow(u *apitoken.User) userRow {
+	r := userRow{
+		ID:        u.ID,
+		Email:     u.Email,
+		Role:      string(u.Role),
+		Service:   u.Service,
+		Disabled:  u.Disabled,
+		CreatedAt: dbTime(u.CreatedAt),
+		UpdatedAt: dbTime(u.UpdatedAt),
+	}
+	if u.Scopes != nil {
+		s := strings.Join(u.Scopes, " ")
+		r.Scopes = &s
+	}
+	return r
+}
+
+func (r *userRow) user() apitoken.User {
+	u := apitoken.User{
+		ID:        r.ID,
+		Email:     r.Email,
+		Role:      apitoken.Role(r.Role),
+		Service:   r.Service,
+		Disabled:  r.Disabled,
+		CreatedAt: r.CreatedAt.UTC(),
+		UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if r.Scopes != nil {
+		u.Scopes = strings.Fields(*r.Scopes)
+		if u.Scopes == nil {
+			u.Scopes = []string{}
+		}
+	}
+	return u
+}
+
+// Users stores users.
+type Users struct{ s *Store }
+
+// Create stores a new user. A user with the same email is a conflict.
+func (us *Users) Create(ctx context.Context, u *apitoken.User) error {
+	row := newUserRow(u)
+	err := us.s.db.WithContext(ctx).Create(&row).Error
+	if apitoken.ErrorCode(us.s.wrap(err, "")) == apitoken.Conflict {
+		return apitoken.Errorf(apitoken.Conflict, "a user with email %q already exists", u.Email)
+	}
+	return us.s.wrap(err, "")
+}
+
+// CreateFirst stores the user only if there are no users at all, and
+// reports whether it did. Replicas starting together on an empty database
+// create one first user between them.
+func (us *Users) CreateFirst(ctx context.Context, u *apitoken.User) (bool, error) {
+	created := false
+	err := us.s.tx(ctx, func(tx *gorm.DB) error {
+		if us.s.dialect == Postgres {
+			if err := tx.Exec("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").Error; err != nil {
+				return err
+			}
+		}
+		var n int64
+		if err := tx.Model(&userRow{}).Count(&n).Error; err != nil || n > 0 {
+			return err
+		}
+		row := newUserRow(u)
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	return created, us.s.wrap(err, "")
+}
+
+// Get returns the user with the id.
+func (us *Users) Get(ctx context.Context, id string) (apitoken.User, error) {
+	var row userRow
+	err := us.s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error
+	if err != nil {
+		return apitoken.User{}, us.s.wrap(err, "user not found")
+	}
+	return row.user(), nil
+}
+
+// List returns users ordered by creation, and how many there are in all.
+func (us *Users) List(ctx context.Context, limit, offset int) ([]apitoken.User, int64, error) {
+	var total int64
+	var rows []userRow
+	db := us.s.db.WithContext(ctx)
+	if err := db.Model(&userRow{}).Count(&total).Error; err != nil {
+		return nil, 0, us.s.wrap(err, "")
+	}
+	err := db.Order("created_at, id").Limit(limit).Offset(offset).Find(&rows).Error
+	if err != nil {
+		return nil, 0, us.s.wrap(err, "")
+	}
+	users := make([]apitoken.User, len(rows))
+	for i := range rows {
+		users[i] = rows[i].user()
+	}
+	return users, total, nil
+}
+
+// Update changes the user with the id: fn edits the current state, read
+// and written in one transaction.
+func (us *Users) Update(ctx context.Context, id string, fn func(*apitoken.User) error) (apitoken.User, error) {
+	var u apitoken.User
+	err := us.s.tx(ctx, func(tx *gorm.DB) error {
+		var row userRow
+		if err := lockForUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+			return err
+		}
+		u = row.user()
+		if err := fn(&u); err != nil {
+			return err
+		}
+		row = newUserRow(&u)
+		return tx.Save(&row).Error
+	})
+	if err != nil {
+		return apitoken.User{}, us.s.wrap(err, "user not found")
+	}
+	return u, nil
+}
