@@ -54,9 +54,14 @@ func Errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
 }
 
-// FieldErrorf returns an invalid_value error about one attribute.
+// FieldErrorf returns an invalid_value error about one attribute. The
+// detail is a sentence; a final period is added when missing.
 func FieldErrorf(field, format string, args ...any) *Error {
-	return &Error{Code: Invalid, Field: field, Detail: fmt.Sprintf(format, args...)}
+	detail := fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(detail, ".") {
+		detail += "."
+	}
+	return &Error{Code: Invalid, Field: field, Detail: detail}
 }
 
 // Error implements the error interface.

@@ -122,7 +122,7 @@ func (c *Catalog) ParseScope(s string) ([]string, error) {
 	}
 	switch {
 	case len(unknown) > 0:
-		return nil, fmt.Errorf("has unknown %s %s", plural(len(unknown), "scope", "scopes"), quoteList(unknown))
+		return nil, fmt.Errorf("lists unknown %s %s", plural(len(unknown), "scope", "scopes"), quoteList(unknown))
 	case len(repeated) > 0:
 		return nil, fmt.Errorf("repeats %s", quoteList(repeated))
 	}

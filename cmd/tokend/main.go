@@ -1,0 +1,41 @@
+// Command tokend issues, lists, updates and revokes per-user organisation API
+// tokens (PASETO v2.public) over a JSON:API HTTP interface, and lets
+// downstream APIs verify them.
+//
+// Usage:
+//
+//	tokend serve                    # run the API (applies migrations first)
+//	tokend migrate                  # apply migrations and exit
+//	tokend users create --email E --role admin|member [--service] [--scopes "…"]
+//	tokend users disable|enable ID
+//	tokend tokens create --user ID --scope "…" --expires 720h --description D [--source-ip …]
+//	tokend keys list | rotate | retire KID
+//	tokend version
+//
+// Every command takes the configuration flags listed by "tokend serve -h";
+// each has a TOKEND_* environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintln(os.Stderr, "tokend:", err)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "tokend:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,209 @@
+// Package config reads tokend's settings from command-line flags and
+// TOKEND_* environment variables; a flag wins over its variable, and the
+// variable over the default.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/pkg/clientip"
+)
+
+// Config is tokend's configuration.
+type Config struct {
+	// DatabaseURL is postgres://… for PostgreSQL, or sqlite:PATH; empty
+	// means an SQLite file in DataDir.
+	DatabaseURL string
+	// DataDir holds the SQLite database and the generated secret.
+	DataDir string
+	// Listen is the HTTP listen address.
+	Listen string
+	// SecretFile, when set, holds TOKEND_SECRET.
+	SecretFile string
+	// Issuer is the iss claim of tokend's tokens.
+	Issuer string
+	// MaxTokenLifetime is the longest a token may live.
+	MaxTokenLifetime time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
+	TrustedProxies []netip.Prefix
+	// ScopesFile replaces the default scope catalog when set.
+	ScopesFile string
+	// PublicURL is the base of the links tokend writes.
+	PublicURL string
+	// LogLevel and LogFormat (json or text) shape the logs on stderr.
+	LogLevel  slog.Level
+	LogFormat string
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+
+	envErrs []error
+}
+
+// Defaults.
+const (
+	DefaultListen           = ":8080"
+	DefaultDataDir          = "data"
+	DefaultIssuer           = "tokend"
+	DefaultMaxTokenLifetime = 366 * 24 * time.Hour
+)
+
+// Register defines tokend's flags on fs, with defaults taken from the
+// environment, and returns the configuration they fill when fs is parsed.
+// Call Finish after parsing.
+func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
+	c := &Config{}
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.DatabaseURL, "database-url", env("TOKEND_DATABASE_URL", ""),
+		"database: postgres://… or sqlite:PATH; empty for an SQLite file in the data dir (TOKEND_DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", env("TOKEND_DATA_DIR", DefaultDataDir),
+		"directory for the SQLite database and a generated secret (TOKEND_DATA_DIR)")
+	fs.StringVar(&c.Listen, "listen", env("TOKEND_LISTEN", DefaultListen), "HTTP listen address (TOKEND_LISTEN)")
+	fs.StringVar(&c.SecretFile, "secret-file", env("TOKEND_SECRET_FILE", ""),
+		"file holding the secret that seals signing keys; TOKEND_SECRET takes precedence (TOKEND_SECRET_FILE)")
+	fs.StringVar(&c.Issuer, "issuer", env("TOKEND_ISSUER", DefaultIssuer), "iss claim of issued tokens (TOKEND_ISSUER)")
+	fs.Func("max-token-lifetime", "longest token lifetime, such as 366d or 720h (TOKEND_MAX_TOKEN_LIFETIME)", func(s string) error {
+		d, err := ParseDuration(s)
+		c.MaxTokenLifetime = d
+		return err
+	})
+	fs.Func("trusted-proxies", "comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed (TOKEND_TRUSTED_PROXIES)", func(s string) error {
+		p, err := clientip.ParsePrefixes(s)
+		c.TrustedProxies = p
+		return err
+	})
+	fs.StringVar(&c.ScopesFile, "scopes-file", env("TOKEND_SCOPES_FILE", ""), "scope catalog replacing the default (TOKEND_SCOPES_FILE)")
+	fs.StringVar(&c.PublicURL, "public-url", env("TOKEND_PUBLIC_URL", ""), "base URL of links in responses (TOKEND_PUBLIC_URL)")
+	fs.Func("log-level", "debug, info, warn or error (TOKEND_LOG_LEVEL)", func(s string) error {
+		return c.LogLevel.UnmarshalText([]byte(s))
+	})
+	fs.StringVar(&c.LogFormat, "log-format", env("TOKEND_LOG_FORMAT", "json"), "json or text (TOKEND_LOG_FORMAT)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time allowed for a graceful shutdown")
+
+	// Settings parsed by functions take their environment value here; a
+	// flag given on the command line overwrites it.
+	c.MaxTokenLifetime = DefaultMaxTokenLifetime
+	for name, set := range map[string]func(string) error{
+		"TOKEND_MAX_TOKEN_LIFETIME": func(s string) (err error) { c.MaxTokenLifetime, err = ParseDuration(s); return },
+		"TOKEND_TRUSTED_PROXIES":    func(s string) (err error) { c.TrustedProxies, err = clientip.ParsePrefixes(s); return },
+		"TOKEND_LOG_LEVEL":          func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) },
+	} {
+		if v := getenv(name); v != "" {
+			if err := set(v); err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	}
+	return c
+}
+
+// Finish checks the parsed configuration and fills in what derives from it.
+func (c *Config) Finish() error {
+	if len(c.envErrs) > 0 {
+		return errors.Join(c.envErrs...)
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "tokend.db")
+	}
+	if c.MaxTokenLifetime <= 0 {
+		return errors.New("max token lifetime must be positive")
+	}
+	if c.Issuer == "" {
+		return errors.New("issuer must not be empty")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return fmt.Errorf("log format must be json or text, not %q", c.LogFormat)
+	}
+	return nil
+}
+
+// ParseDuration parses a Go duration, also accepting whole days as "366d".
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return d, nil
+}
+
+// Secret returns the secret that seals the signing keys: TOKEND_SECRET, or
+// the secret file's content, or a secret generated into DataDir on first
+// use. A generated secret is announced by warn: replicas sharing a database
+// must share the secret, so production sets TOKEND_SECRET.
+func (c *Config) Secret(getenv func(string) string, warn func(msg string, args ...any)) (string, error) {
+	if s := getenv("TOKEND_SECRET"); s != "" {
+		return checkSecret(s, "TOKEND_SECRET")
+	}
+	path := c.SecretFile
+	generated := false
+	if path == "" {
+		path = filepath.Join(c.DataDir, "secret")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if err := generateSecret(path); err != nil {
+				return "", err
+			}
+			generated = true
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret: %w", err)
+	}
+	if generated {
+		warn("TOKEND_SECRET is not set: generated a secret; set TOKEND_SECRET in production, the same on every replica, and keep it safe",
+			"path", path)
+	} else if c.SecretFile == "" {
+		warn("TOKEND_SECRET is not set: using the secret generated earlier", "path", path)
+	}
+	return checkSecret(strings.TrimSpace(string(b)), path)
+}
+
+func checkSecret(s, source string) (string, error) {
+	if len(s) < keys.MinSecretLength {
+		return "", fmt.Errorf("the secret in %s must be at least %d characters", source, keys.MinSecretLength)
+	}
+	return s, nil
+}
+
+func generateSecret(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // another tokend process generated it just now
+	} else if err != nil {
+		return fmt.Errorf("write secret: %w", err)
+	}
+	_, err = f.WriteString(base64.RawURLEncoding.EncodeToString(b) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,116 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokend/tokend/internal/apitoken"
+)
+
+type echoMiddleware = echo.MiddlewareFunc
+
+// recoverPanics turns a panic into a 500 response and a log line with the
+// stack; the client sees only "Internal error.".
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(ctx(c), "panic", "request_id", requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				err = &apitoken.Error{Code: apitoken.Internal, Err: fmt.Errorf("panic: %v", v)}
+			}
+		}()
+		return next(c)
+	}
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+const requestIDKey = "request_id"
+
+// requestID gives every request an id, the caller's X-Request-Id when it is
+// a sensible one, and returns it in the response.
+func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			b := make([]byte, 8)
+			rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		c.Set(requestIDKey, id)
+		c.Response().Header().Set("X-Request-Id", id)
+		return next(c)
+	}
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(requestIDKey).(string)
+	return id
+}
+
+// accessLog logs one line per request. It logs the path without the query
+// string and never a header, so no token reaches the log.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := s.now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		r := c.Request()
+		attrs := []any{
+			"method", r.Method,
+			"path", r.URL.Path,
+			"route", c.Path(),
+			"status", c.Response().Status,
+			"bytes", c.Response().Size,
+			"duration_ms", float64(s.now().Sub(start).Microseconds()) / 1000,
+			"client_ip", c.RealIP(),
+			"request_id", requestID(c),
+		}
+		if p := principalOf(c); p != nil {
+			attrs = append(attrs, "user_id", p.User.ID, "token_id", p.Token.ID)
+		}
+		level := slog.LevelInfo
+		if c.Response().Status >= 500 {
+			level = slog.LevelWarn
+		}
+		s.log.Log(ctx(c), level, "request", attrs...)
+		return nil
+	}
+}
+
+// limitBody refuses a body larger than the limit: at once when its length
+// is declared, and when reading passes the limit otherwise.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.cfg.BodyLimit {
+			return apitoken.Errorf(apitoken.PayloadTooLarge, "The request body is larger than %d bytes.", s.cfg.BodyLimit)
+		}
+		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.BodyLimit)
+		return next(c)
+	}
+}
+
+// timeout bounds the time a request may spend, database calls included, so
+// that an unreachable database yields 503 rather than a hung request.
+func (s *Server) timeout(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		tctx, cancel := context.WithTimeout(ctx(c), s.cfg.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(tctx))
+		return next(c)
+	}
+}

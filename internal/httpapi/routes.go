@@ -1,0 +1,24 @@
+package httpapi
+
+// routes lists every route tokend serves.
+func (s *Server) routes() {
+	e := s.echo
+	e.Use(s.requestID, s.accessLog, s.recoverPanics, s.limitBody, s.timeout)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/.well-known/paseto-keys", s.pasetoKeys)
+
+	api := []echoMiddleware{negotiate, s.authenticate}
+	e.POST("/users/:userId/api-tokens", s.createToken, api...)
+	e.GET("/users/:userId/api-tokens", s.listTokens, api...)
+	e.GET("/users/:userId/api-tokens/:tokenId", s.getToken, api...)
+	e.PATCH("/users/:userId/api-tokens/:tokenId", s.updateToken, api...)
+	e.DELETE("/users/:userId/api-tokens/:tokenId", s.revokeToken, api...)
+	e.GET("/api-tokens", s.listAllTokens, api...)
+
+	e.POST("/users", s.createUser, api...)
+	e.GET("/users", s.listUsers, api...)
+	e.GET("/users/:userId", s.getUser, api...)
+	e.PATCH("/users/:userId", s.updateUser, api...)
+}

@@ -1,0 +1,109 @@
+// Package httpapi is tokend's HTTP interface: the JSON:API endpoints for API
+// tokens and users, the published verification keys, and the health
+// endpoints. Handlers decode and check requests, call the service, and encode
+// its answers; every error becomes a JSON:API error document through one
+// table in errors.go.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokend/tokend/internal/service"
+	"github.com/tokend/tokend/pkg/clientip"
+)
+
+// Config holds the HTTP layer's settings.
+type Config struct {
+	// PublicURL is the base of the links tokend writes, such as
+	// https://tokens.example.com. When empty, links are built from the
+	// request's Host, or from X-Forwarded-Host and X-Forwarded-Proto when
+	// they come from a trusted proxy.
+	PublicURL string
+	// Proxies decides which peers' forwarding headers to believe.
+	Proxies *clientip.Resolver
+	// BodyLimit is the largest request body accepted.
+	BodyLimit int64
+	// RequestTimeout bounds the work, database calls included, done for
+	// one request.
+	RequestTimeout time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultBodyLimit is the largest request body tokend accepts by default.
+const DefaultBodyLimit = 64 << 10
+
+// Server serves tokend's HTTP API.
+type Server struct {
+	echo *echo.Echo
+	svc  *service.Service
+	log  *slog.Logger
+	cfg  Config
+	now  func() time.Time
+}
+
+// NewServer returns the HTTP handler for the service.
+func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
+	if cfg.Proxies == nil {
+		cfg.Proxies = clientip.New(nil)
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = DefaultBodyLimit
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 10 * time.Second
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now}
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = func(r *http.Request) string { return cfg.Proxies.ClientIP(r).String() }
+	s.routes()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.echo.ServeHTTP(w, r)
+}
+
+// baseURL returns the scheme and host links start with.
+func (s *Server) baseURL(c echo.Context) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	r := c.Request()
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if s.cfg.Proxies.PeerTrusted(r) {
+		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+			scheme = p
+		}
+		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+			host = h
+		}
+	}
+	// The Host header is the client's to choose; keep only what a host may
+	// hold, so that it cannot smuggle anything else into a link.
+	if u, err := url.Parse("http://" + host); err != nil || u.Host != host || host == "" {
+		host = "localhost"
+	}
+	return scheme + "://" + host
+}
+
+// ctx returns the request's context.
+func ctx(c echo.Context) context.Context { return c.Request().Context() }

@@ -1,0 +1,233 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/google/jsonapi"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/pkg/verifier"
+)
+
+// apiToken is the JSON:API representation of a token. The token string
+// appears only in the create response.
+type apiToken struct {
+	ID          string              `jsonapi:"primary,apiToken"`
+	CreatedAt   string              `jsonapi:"attr,createdAt"`
+	Description string              `jsonapi:"attr,description"`
+	Scope       string              `jsonapi:"attr,scope"`
+	Expiration  string              `jsonapi:"attr,expiration"`
+	SourceIP    string              `jsonapi:"attr,sourceIp,omitempty"`
+	Resources   []verifier.Resource `jsonapi:"attr,resources,omitempty"`
+	Status      string              `jsonapi:"attr,status"`
+	Enabled     bool                `jsonapi:"attr,enabled"`
+	LastUsedAt  string              `jsonapi:"attr,lastUsedAt,omitempty"`
+	RevokedAt   string              `jsonapi:"attr,revokedAt,omitempty"`
+	Token       string              `jsonapi:"attr,token,omitempty"`
+	User        *userRef            `jsonapi:"relation,user"`
+
+	self, userURL string
+}
+
+// userRef is the user a token belongs to, as a relationship.
+type userRef struct {
+	ID string `jsonapi:"primary,user"`
+}
+
+// JSONAPILinks implements jsonapi.Linkable.
+func (t *apiToken) JSONAPILinks() *jsonapi.Links {
+	return &jsonapi.Links{"self": t.self}
+}
+
+// JSONAPIRelationshipLinks implements jsonapi.RelationshipLinkable.
+func (t *apiToken) JSONAPIRelationshipLinks(relation string) *jsonapi.Links {
+	if relation == "user" {
+		return &jsonapi.Links{"related": t.userURL}
+	}
+	return nil
+}
+
+// apiTokenInput is an apiToken request document's resource object.
+type apiTokenInput struct {
+	ID          string              `jsonapi:"primary,apiToken"`
+	Description *string             `jsonapi:"attr,description"`
+	Scope       *string             `jsonapi:"attr,scope"`
+	Expiration  *string             `jsonapi:"attr,expiration"`
+	SourceIP    *string             `jsonapi:"attr,sourceIp"`
+	Resources   []verifier.Resource `jsonapi:"attr,resources"`
+	Enabled     *bool               `jsonapi:"attr,enabled"`
+}
+
+var (
+	createTokenShape = shape{
+		typ: "apiToken",
+		attrs: map[string]attrKind{
+			"description": kindString,
+			"scope":       kindString,
+			"expiration":  kindString,
+			"sourceIp":    kindString,
+			"resources":   kindResources,
+		},
+		readOnly: []string{"token", "status", "enabled", "createdAt", "lastUsedAt", "revokedAt"},
+	}
+	updateTokenShape = shape{
+		typ: "apiToken",
+		attrs: map[string]attrKind{
+			"description": kindString,
+			"enabled":     kindBool,
+			"expiration":  kindString,
+		},
+		readOnly: []string{"token", "status", "scope", "sourceIp", "resources", "createdAt", "lastUsedAt", "revokedAt"},
+	}
+)
+
+func (s *Server) tokenResource(c echo.Context, t *apitoken.Token) *apiToken {
+	base := s.baseURL(c) + "/users/" + t.UserID
+	r := &apiToken{
+		ID:          t.ID,
+		CreatedAt:   apitoken.FormatTime(t.CreatedAt),
+		Description: t.Description,
+		Scope:       t.Scope,
+		Expiration:  apitoken.FormatTime(t.Expiration),
+		SourceIP:    t.SourceIP,
+		Resources:   t.Resources,
+		Status:      string(t.Status(s.now())),
+		Enabled:     t.Enabled,
+		User:        &userRef{ID: t.UserID},
+		self:        base + "/api-tokens/" + t.ID,
+		userURL:     base,
+	}
+	if t.LastUsedAt != nil {
+		r.LastUsedAt = apitoken.FormatTime(*t.LastUsedAt)
+	}
+	if t.RevokedAt != nil {
+		r.RevokedAt = apitoken.FormatTime(*t.RevokedAt)
+	}
+	return r
+}
+
+// createToken handles POST /users/:userId/api-tokens.
+func (s *Server) createToken(c echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	var in apiTokenInput
+	attrErrs, err := decodeDocument(c, createTokenShape, "", &in)
+	if err != nil {
+		return err
+	}
+	req := apitoken.TokenRequest{
+		Description: in.Description,
+		Scope:       in.Scope,
+		Expiration:  in.Expiration,
+		SourceIP:    in.SourceIP,
+		Resources:   in.Resources,
+	}
+	if len(attrErrs) > 0 {
+		_, verr := req.Validate(s.svc.TokenPolicy())
+		return withAttributeErrors(attrErrs, verr)
+	}
+	t, raw, err := s.svc.CreateToken(ctx(c), principalOf(c), c.Param("userId"), req)
+	if err != nil {
+		return err
+	}
+	res := s.tokenResource(c, &t)
+	res.Token = raw
+	c.Response().Header().Set("Location", res.self)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return writeResource(c, http.StatusCreated, res, res.self)
+}
+
+// listTokens handles GET /users/:userId/api-tokens.
+func (s *Server) listTokens(c echo.Context) error {
+	p, err := parseList(c, listOptions{sort: true, statusFilter: true})
+	if err != nil {
+		return err
+	}
+	tokens, total, err := s.svc.ListTokens(ctx(c), principalOf(c), c.Param("userId"), p.tokenFilter())
+	if err != nil {
+		return err
+	}
+	return s.writeTokens(c, p, tokens, total)
+}
+
+// listAllTokens handles GET /api-tokens, for admins.
+func (s *Server) listAllTokens(c echo.Context) error {
+	p, err := parseList(c, listOptions{sort: true, statusFilter: true, userFilter: true})
+	if err != nil {
+		return err
+	}
+	tokens, total, err := s.svc.ListAllTokens(ctx(c), principalOf(c), p.tokenFilter())
+	if err != nil {
+		return err
+	}
+	return s.writeTokens(c, p, tokens, total)
+}
+
+func (p listParams) tokenFilter() apitoken.TokenFilter {
+	return apitoken.TokenFilter{UserID: p.userID, Statuses: p.statuses, Newest: p.newest, Limit: p.limit, Offset: p.offset}
+}
+
+func (s *Server) writeTokens(c echo.Context, p listParams, tokens []apitoken.Token, total int64) error {
+	res := make([]*apiToken, len(tokens))
+	for i := range tokens {
+		res[i] = s.tokenResource(c, &tokens[i])
+	}
+	links, meta := s.pageLinks(c, p, total)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return writeCollection(c, res, links, meta)
+}
+
+// getToken handles GET /users/:userId/api-tokens/:tokenId.
+func (s *Server) getToken(c echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	t, err := s.svc.GetToken(ctx(c), principalOf(c), c.Param("userId"), c.Param("tokenId"))
+	if err != nil {
+		return err
+	}
+	return s.writeToken(c, &t)
+}
+
+// updateToken handles PATCH /users/:userId/api-tokens/:tokenId.
+func (s *Server) updateToken(c echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	var in apiTokenInput
+	if attrErrs, err := decodeDocument(c, updateTokenShape, c.Param("tokenId"), &in); err != nil {
+		return err
+	} else if len(attrErrs) > 0 {
+		return attrErrs
+	}
+	t, err := s.svc.UpdateToken(ctx(c), principalOf(c), c.Param("userId"), c.Param("tokenId"), apitoken.TokenUpdate{
+		Description: in.Description,
+		Enabled:     in.Enabled,
+		Expiration:  in.Expiration,
+	})
+	if err != nil {
+		return err
+	}
+	return s.writeToken(c, &t)
+}
+
+// revokeToken handles DELETE /users/:userId/api-tokens/:tokenId: it
+// revokes the token and answers with it, as Unit does.
+func (s *Server) revokeToken(c echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	t, err := s.svc.RevokeToken(ctx(c), principalOf(c), c.Param("userId"), c.Param("tokenId"))
+	if err != nil {
+		return err
+	}
+	return s.writeToken(c, &t)
+}
+
+func (s *Server) writeToken(c echo.Context, t *apitoken.Token) error {
+	res := s.tokenResource(c, t)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return writeResource(c, http.StatusOK, res, res.self)
+}

@@ -1,0 +1,150 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/google/jsonapi"
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/service"
+)
+
+// user is the JSON:API representation of a user. scopes lists the scopes
+// the user's tokens may carry.
+type user struct {
+	ID        string `jsonapi:"primary,user"`
+	Email     string `jsonapi:"attr,email"`
+	Role      string `jsonapi:"attr,role"`
+	Scopes    string `jsonapi:"attr,scopes"`
+	Service   bool   `jsonapi:"attr,service"`
+	Disabled  bool   `jsonapi:"attr,disabled"`
+	CreatedAt string `jsonapi:"attr,createdAt"`
+	UpdatedAt string `jsonapi:"attr,updatedAt"`
+
+	self string
+}
+
+// JSONAPILinks implements jsonapi.Linkable.
+func (u *user) JSONAPILinks() *jsonapi.Links {
+	return &jsonapi.Links{"self": u.self, "apiTokens": u.self + "/api-tokens"}
+}
+
+type userInput struct {
+	ID       string  `jsonapi:"primary,user"`
+	Email    *string `jsonapi:"attr,email"`
+	Role     *string `jsonapi:"attr,role"`
+	Scopes   *string `jsonapi:"attr,scopes"`
+	Service  *bool   `jsonapi:"attr,service"`
+	Disabled *bool   `jsonapi:"attr,disabled"`
+}
+
+var (
+	createUserShape = shape{
+		typ:      "user",
+		attrs:    map[string]attrKind{"email": kindString, "role": kindString, "scopes": kindString, "service": kindBool},
+		readOnly: []string{"disabled", "createdAt", "updatedAt"},
+	}
+	updateUserShape = shape{
+		typ:      "user",
+		attrs:    map[string]attrKind{"role": kindString, "scopes": kindString, "service": kindBool, "disabled": kindBool},
+		readOnly: []string{"email", "createdAt", "updatedAt"},
+	}
+)
+
+func (s *Server) userResource(c echo.Context, u *apitoken.User) *user {
+	return &user{
+		ID:        u.ID,
+		Email:     u.Email,
+		Role:      string(u.Role),
+		Scopes:    strings.Join(u.AllowedScopes(s.svc.Catalog()), " "),
+		Service:   u.Service,
+		Disabled:  u.Disabled,
+		CreatedAt: apitoken.FormatTime(u.CreatedAt),
+		UpdatedAt: apitoken.FormatTime(u.UpdatedAt),
+		self:      s.baseURL(c) + "/users/" + u.ID,
+	}
+}
+
+// createUser handles POST /users, for admins.
+func (s *Server) createUser(c echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	var in userInput
+	if attrErrs, err := decodeDocument(c, createUserShape, "", &in); err != nil {
+		return err
+	} else if len(attrErrs) > 0 {
+		return attrErrs
+	}
+	req := apitoken.UserRequest{Scopes: in.Scopes}
+	if in.Email != nil {
+		req.Email = *in.Email
+	}
+	if in.Role != nil {
+		req.Role = *in.Role
+	}
+	if in.Service != nil {
+		req.Service = *in.Service
+	}
+	u, err := s.svc.CreateUser(ctx(c), principalOf(c), req)
+	if err != nil {
+		return err
+	}
+	res := s.userResource(c, &u)
+	c.Response().Header().Set("Location", res.self)
+	return writeResource(c, http.StatusCreated, res, res.self)
+}
+
+// listUsers handles GET /users, for admins.
+func (s *Server) listUsers(c echo.Context) error {
+	p, err := parseList(c, listOptions{})
+	if err != nil {
+		return err
+	}
+	users, total, err := s.svc.ListUsers(ctx(c), principalOf(c), p.limit, p.offset)
+	if err != nil {
+		return err
+	}
+	res := make([]*user, len(users))
+	for i := range users {
+		res[i] = s.userResource(c, &users[i])
+	}
+	links, meta := s.pageLinks(c, p, total)
+	return writeCollection(c, res, links, meta)
+}
+
+// getUser handles GET /users/:userId.
+func (s *Server) getUser(c echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	u, err := s.svc.GetUser(ctx(c), principalOf(c), c.Param("userId"))
+	if err != nil {
+		return err
+	}
+	res := s.userResource(c, &u)
+	return writeResource(c, http.StatusOK, res, res.self)
+}
+
+// updateUser handles PATCH /users/:userId, for admins.
+func (s *Server) updateUser(c echo.Context) error {
+	if err := noQuery(c); err != nil {
+		return err
+	}
+	var in userInput
+	if attrErrs, err := decodeDocument(c, updateUserShape, c.Param("userId"), &in); err != nil {
+		return err
+	} else if len(attrErrs) > 0 {
+		return attrErrs
+	}
+	u, err := s.svc.UpdateUser(ctx(c), principalOf(c), c.Param("userId"), service.UserUpdate{
+		Role: in.Role, Scopes: in.Scopes, Service: in.Service, Disabled: in.Disabled,
+	})
+	if err != nil {
+		return err
+	}
+	res := s.userResource(c, &u)
+	return writeResource(c, http.StatusOK, res, res.self)
+}

@@ -1,0 +1,192 @@
+// Package service is tokend's application layer. It authenticates presented
+// tokens, authorizes callers, enforces the no-escalation rules, and carries
+// out token and user operations. The HTTP API and the command line both go
+// through it, so a rule holds whichever way a request arrives.
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/pkg/verifier"
+)
+
+// Leeway is the clock skew tolerated between replicas for a token's nbf and
+// iat claims. Expiry is checked without leeway against the stored expiration.
+const Leeway = 5 * time.Second
+
+// Config holds the service's settings.
+type Config struct {
+	// Issuer is the iss claim of every token.
+	Issuer string
+	// MaxLifetime is the longest a new token may live.
+	MaxLifetime time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service carries out tokend's operations.
+type Service struct {
+	store   *store.Store
+	ring    *keys.Ring
+	catalog *apitoken.Catalog
+	issuer  string
+	maxLife time.Duration
+	now     func() time.Time
+}
+
+// New returns a service over the store and key ring.
+func New(st *store.Store, ring *keys.Ring, catalog *apitoken.Catalog, cfg Config) *Service {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: st, ring: ring, catalog: catalog, issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, now: now}
+}
+
+// Catalog returns the scope catalog.
+func (s *Service) Catalog() *apitoken.Catalog { return s.catalog }
+
+// Principal is an authenticated caller: the user, the token it presented,
+// and what that token may do.
+type Principal struct {
+	User  apitoken.User
+	Token apitoken.Token
+	// Scopes are the token's scopes that its user may still hold.
+	Scopes   []string
+	ClientIP netip.Addr
+}
+
+// HasScope reports whether the caller's token holds the scope.
+func (p *Principal) HasScope(scope string) bool {
+	return slices.Contains(p.Scopes, scope)
+}
+
+// IsAdmin reports whether the caller is an admin.
+func (p *Principal) IsAdmin() bool { return p.User.Role == apitoken.RoleAdmin }
+
+// Authenticate verifies a presented token: its signature, issuer and
+// validity period, then its stored state and its user's. A token that fails
+// any check is unauthorized; a valid token used from an address outside its
+// sourceIp is forbidden.
+func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.Addr) (*Principal, error) {
+	now := s.now()
+	claims, err := verifier.Parse(raw, s.ring, verifier.Options{Issuer: s.issuer, Now: now, Leeway: Leeway})
+	if err != nil {
+		return nil, unauthorized(detailFor(err))
+	}
+	cred, err := s.store.Tokens.Credential(ctx, claims.ID)
+	if apitoken.ErrorCode(err) == apitoken.NotFound {
+		return nil, unauthorized("The token is not known.")
+	} else if err != nil {
+		return nil, err
+	}
+	t, u := cred.Token, cred.User
+	if subtle.ConstantTimeCompare(hash(raw), t.Hash) != 1 || t.UserID != claims.Subject {
+		return nil, unauthorized("The token is not known.")
+	}
+	if !cred.Key.Verifies(now) {
+		return nil, unauthorized("The token's signing key has been retired.")
+	}
+	switch t.Status(now) {
+	case apitoken.StatusRevoked:
+		return nil, unauthorized("The token has been revoked.")
+	case apitoken.StatusExpired:
+		return nil, unauthorized("The token has expired.")
+	case apitoken.StatusDisabled:
+		return nil, unauthorized("The token is disabled.")
+	}
+	if u.Disabled {
+		return nil, unauthorized("The token's user is disabled.")
+	}
+	if t.SourceIP != "" {
+		allowed, err := verifier.ParseSourceIPs(t.SourceIP)
+		if err != nil || !clientIP.IsValid() || !allowed.Contains(clientIP) {
+			return nil, apitoken.Errorf(apitoken.Forbidden, "The token may not be used from %s.", clientIP)
+		}
+	}
+	scopes := apitoken.Intersect(claims.Scopes(), u.AllowedScopes(s.catalog))
+	return &Principal{User: u, Token: t, Scopes: scopes, ClientIP: clientIP}, nil
+}
+
+func unauthorized(detail string) error {
+	return apitoken.Errorf(apitoken.Unauthorized, "%s", detail)
+}
+
+// detailFor explains a verification failure without revealing more than
+// the client can already see in its own token.
+func detailFor(err error) string {
+	switch {
+	case errors.Is(err, verifier.ErrUnsupported):
+		return "Only v2.public tokens are accepted."
+	case errors.Is(err, verifier.ErrUnknownKey):
+		return "The token is signed by a key tokend does not know."
+	case errors.Is(err, verifier.ErrSignature):
+		return "The token's signature is invalid."
+	case errors.Is(err, verifier.ErrIssuer):
+		return "The token was issued by another issuer."
+	case errors.Is(err, verifier.ErrExpired):
+		return "The token has expired."
+	case errors.Is(err, verifier.ErrNotYetValid):
+		return "The token is not valid yet."
+	}
+	return "The token is malformed."
+}
+
+// authorize checks that the caller's token holds the scope and that the
+// caller may act for the user: members only for themselves.
+func authorize(p *Principal, scope, userID string) error {
+	if !p.HasScope(scope) {
+		return apitoken.Errorf(apitoken.Forbidden, "The token lacks the %q scope.", scope)
+	}
+	if !p.IsAdmin() && userID != p.User.ID {
+		return apitoken.Errorf(apitoken.Forbidden, "Members may only act on their own tokens.")
+	}
+	return nil
+}
+
+// targetUser returns the user a request acts on. A malformed id is simply
+// not found.
+func (s *Service) targetUser(ctx context.Context, userID string) (apitoken.User, error) {
+	if !ValidID(userID) {
+		return apitoken.User{}, apitoken.Errorf(apitoken.NotFound, "user not found")
+	}
+	return s.store.Users.Get(ctx, userID)
+}
+
+// ValidID reports whether id is a resource id tokend could have issued: a
+// UUID in canonical lower-case form.
+func ValidID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
+func newID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
+
+func hash(raw string) []byte {
+	sum := sha256.Sum256([]byte(raw))
+	return sum[:]
+}
+
+// Ping checks that the database answers.
+func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// Issuer returns the iss claim of tokend's tokens.
+func (s *Service) Issuer() string { return s.issuer }
+
+// SigningKeys returns every signing key, oldest first.
+func (s *Service) SigningKeys(ctx context.Context) ([]keys.Record, error) {
+	return s.ring.List(ctx)
+}

@@ -1,0 +1,301 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/pkg/verifier"
+)
+
+// CreateToken issues a token for the user on the caller's behalf. Beyond
+// validation, it enforces the no-escalation rules: the scopes must be ones
+// the user may hold; a token minting for its own user can grant no scope,
+// no lifetime and no reach (sourceIp, resources) beyond its own; and only a
+// token holding an admin-only scope can grant it to another user.
+// It returns the token's metadata and the token string, which is shown once.
+func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {
+	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
+		return apitoken.Token{}, "", err
+	}
+	user, err := s.targetUser(ctx, userID)
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	spec, err := s.validate(user, req)
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	if err := noEscalation(p, user, spec); err != nil {
+		return apitoken.Token{}, "", err
+	}
+	return s.issue(ctx, user, spec)
+}
+
+// IssueToken issues a token for the user with no caller to check: the
+// command line's path, for operators with access to the database.
+func (s *Service) IssueToken(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {
+	user, err := s.targetUser(ctx, userID)
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	spec, err := s.validate(user, req)
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	return s.issue(ctx, user, spec)
+}
+
+// TokenPolicy returns the limits new tokens are validated against now.
+func (s *Service) TokenPolicy() apitoken.Policy {
+	return apitoken.Policy{Catalog: s.catalog, MaxLifetime: s.maxLife, Now: s.now()}
+}
+
+// validate checks the request's attributes, then that its scopes are ones
+// the user may hold.
+func (s *Service) validate(user apitoken.User, req apitoken.TokenRequest) (apitoken.TokenSpec, error) {
+	spec, err := req.Validate(s.TokenPolicy())
+	if err != nil {
+		return spec, err
+	}
+	if user.Disabled {
+		return spec, apitoken.Errorf(apitoken.Conflict, "The user is disabled; enable it before creating tokens.")
+	}
+	if extra := apitoken.Subtract(spec.Scopes, user.AllowedScopes(s.catalog)); len(extra) > 0 {
+		return spec, &apitoken.Error{Code: apitoken.Forbidden, Field: "scope",
+			Detail: fmt.Sprintf("The user may not hold %s.", quote(extra))}
+	}
+	return spec, nil
+}
+
+func noEscalation(p *Principal, user apitoken.User, spec apitoken.TokenSpec) error {
+	var errs apitoken.Errors
+	forbid := func(field, format string, args ...any) {
+		errs = append(errs, &apitoken.Error{Code: apitoken.Forbidden, Field: field, Detail: fmt.Sprintf(format, args...)})
+	}
+	if user.ID != p.User.ID {
+		if extra := apitoken.Subtract(apitoken.Intersect(spec.Scopes, apitoken.AdminOnlyScopes), p.Scopes); len(extra) > 0 {
+			forbid("scope", "Only a token holding %s may grant it.", quote(extra))
+		}
+		return errs.Err()
+	}
+	if extra := apitoken.Subtract(spec.Scopes, p.Scopes); len(extra) > 0 {
+		forbid("scope", "A token cannot grant scopes it does not hold: %s.", quote(extra))
+	}
+	if spec.Expiration.After(p.Token.Expiration) {
+		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.",
+			apitoken.FormatTime(p.Token.Expiration))
+	}
+	if p.Token.SourceIP != "" && !sourceIPWithin(spec.SourceIP, p.Token.SourceIP) {
+		forbid("sourceIp", "A token restricted to %s can only create tokens restricted within it.", p.Token.SourceIP)
+	}
+	if len(p.Token.Resources) > 0 && !resourcesWithin(spec.Resources, p.Token.Resources) {
+		forbid("resources", "A token restricted to resources can only create tokens restricted to some of them.")
+	}
+	return errs.Err()
+}
+
+// sourceIPWithin reports whether every range of inner lies inside a range
+// of outer. An unrestricted inner is within no restricted outer.
+func sourceIPWithin(inner, outer string) bool {
+	if inner == "" {
+		return false
+	}
+	in, err1 := verifier.ParseSourceIPs(inner)
+	out, err2 := verifier.ParseSourceIPs(outer)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	for _, ip := range in {
+		if !slices.ContainsFunc(out, func(op netip.Prefix) bool {
+			return op.Bits() <= ip.Bits() && op.Contains(ip.Addr())
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// resourcesWithin reports whether every resource id of inner is one outer
+// lists under the same type. An unrestricted inner is within no restricted
+// outer.
+func resourcesWithin(inner, outer []verifier.Resource) bool {
+	if len(inner) == 0 {
+		return false
+	}
+	for _, r := range inner {
+		for _, id := range r.IDs {
+			if !slices.ContainsFunc(outer, func(o verifier.Resource) bool {
+				return o.Type == r.Type && slices.Contains(o.IDs, id)
+			}) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.TokenSpec) (apitoken.Token, string, error) {
+	now := s.now().UTC()
+	t := apitoken.Token{
+		ID:          newID(),
+		UserID:      user.ID,
+		Description: spec.Description,
+		Scope:       spec.Scope,
+		Expiration:  spec.Expiration,
+		SourceIP:    spec.SourceIP,
+		Resources:   spec.Resources,
+		Enabled:     true,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	raw, kid, err := s.ring.Sign(ctx, verifier.Claims{
+		Issuer:     s.issuer,
+		Subject:    user.ID,
+		ID:         t.ID,
+		IssuedAt:   now,
+		NotBefore:  now,
+		Expiration: spec.Expiration,
+		Scope:      spec.Scope,
+		SourceIP:   spec.SourceIP,
+		Resources:  spec.Resources,
+	})
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	t.KeyID, t.Hash = kid, hash(raw)
+	if err := s.store.Tokens.Create(ctx, &t); err != nil {
+		return apitoken.Token{}, "", err
+	}
+	return t, raw, nil
+}
+
+// ListTokens lists the user's tokens.
+func (s *Service) ListTokens(ctx context.Context, p *Principal, userID string, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
+	if err := authorize(p, apitoken.ScopeAPITokens, userID); err != nil {
+		return nil, 0, err
+	}
+	if _, err := s.targetUser(ctx, userID); err != nil {
+		return nil, 0, err
+	}
+	f.UserID, f.Now = userID, s.now()
+	return s.store.Tokens.List(ctx, f)
+}
+
+// ListAllTokens lists every user's tokens, or one user's with f.UserID; it
+// is for admins only.
+func (s *Service) ListAllTokens(ctx context.Context, p *Principal, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
+	if !p.HasScope(apitoken.ScopeAPITokens) {
+		return nil, 0, apitoken.Errorf(apitoken.Forbidden, "The token lacks the %q scope.", apitoken.ScopeAPITokens)
+	}
+	if !p.IsAdmin() {
+		return nil, 0, apitoken.Errorf(apitoken.Forbidden, "Only admins may list every user's tokens.")
+	}
+	f.Now = s.now()
+	return s.store.Tokens.List(ctx, f)
+}
+
+// GetToken returns one of the user's tokens, in any status.
+func (s *Service) GetToken(ctx context.Context, p *Principal, userID, tokenID string) (apitoken.Token, error) {
+	if err := authorize(p, apitoken.ScopeAPITokens, userID); err != nil {
+		return apitoken.Token{}, err
+	}
+	if _, err := s.targetUser(ctx, userID); err != nil {
+		return apitoken.Token{}, err
+	}
+	if !ValidID(tokenID) {
+		return apitoken.Token{}, apitoken.Errorf(apitoken.NotFound, "API token not found")
+	}
+	return s.store.Tokens.Get(ctx, userID, tokenID)
+}
+
+// UpdateToken changes a token's description, enabled flag or expiration.
+// A revoked token cannot change.
+func (s *Service) UpdateToken(ctx context.Context, p *Principal, userID, tokenID string, upd apitoken.TokenUpdate) (apitoken.Token, error) {
+	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
+		return apitoken.Token{}, err
+	}
+	return s.change(ctx, userID, tokenID, func(t *apitoken.Token) error {
+		if t.RevokedAt != nil {
+			return apitoken.Errorf(apitoken.Conflict, "The token has been revoked; it cannot change.")
+		}
+		ch, err := upd.Validate(t, s.now())
+		if err != nil {
+			return err
+		}
+		ch.Apply(t)
+		return nil
+	})
+}
+
+// RevokeToken revokes a token for good. Revoking it again changes nothing
+// and succeeds.
+func (s *Service) RevokeToken(ctx context.Context, p *Principal, userID, tokenID string) (apitoken.Token, error) {
+	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
+		return apitoken.Token{}, err
+	}
+	return s.change(ctx, userID, tokenID, func(t *apitoken.Token) error {
+		if t.RevokedAt == nil {
+			now := s.now().UTC()
+			t.RevokedAt = &now
+		}
+		return nil
+	})
+}
+
+// change applies fn to the user's token in one transaction, stamping
+// UpdatedAt when fn changed something.
+func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*apitoken.Token) error) (apitoken.Token, error) {
+	if _, err := s.targetUser(ctx, userID); err != nil {
+		return apitoken.Token{}, err
+	}
+	if !ValidID(tokenID) {
+		return apitoken.Token{}, apitoken.Errorf(apitoken.NotFound, "API token not found")
+	}
+	return s.store.Tokens.Update(ctx, userID, tokenID, func(t *apitoken.Token) error {
+		before := *t
+		if err := fn(t); err != nil {
+			return err
+		}
+		if !sameState(&before, t) {
+			t.UpdatedAt = s.now().UTC()
+		}
+		return nil
+	})
+}
+
+func sameState(a, b *apitoken.Token) bool {
+	return a.Description == b.Description && a.Enabled == b.Enabled &&
+		a.Expiration.Equal(b.Expiration) && (a.RevokedAt == nil) == (b.RevokedAt == nil)
+}
+
+func quote(scopes []string) string {
+	q := make([]string, len(scopes))
+	for i, s := range scopes {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return joinAnd(q)
+}
+
+func joinAnd(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	out := ""
+	for i, it := range items {
+		switch {
+		case i == 0:
+		case i == len(items)-1:
+			out += " and "
+		default:
+			out += ", "
+		}
+		out += it
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+package service
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/internal/apitoken"
+)
+
+// BootstrapEmail is the email of the admin that the first start creates.
+const BootstrapEmail = "admin@tokend.local"
+
+// CreateUser creates a user on an admin's behalf.
+func (s *Service) CreateUser(ctx context.Context, p *Principal, req apitoken.UserRequest) (apitoken.User, error) {
+	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite); err != nil {
+		return apitoken.User{}, err
+	}
+	return s.AddUser(ctx, req)
+}
+
+// AddUser creates a user with no caller to check: the command line's path.
+func (s *Service) AddUser(ctx context.Context, req apitoken.UserRequest) (apitoken.User, error) {
+	u, err := req.Validate(s.catalog)
+	if err != nil {
+		return apitoken.User{}, err
+	}
+	now := s.now().UTC()
+	u.ID, u.CreatedAt, u.UpdatedAt = newID(), now, now
+	if err := s.store.Users.Create(ctx, &u); err != nil {
+		return apitoken.User{}, err
+	}
+	return u, nil
+}
+
+// GetUser returns a user. Admins may read any user; members only themselves.
+func (s *Service) GetUser(ctx context.Context, p *Principal, userID string) (apitoken.User, error) {
+	if err := authorize(p, apitoken.ScopeUsers, userID); err != nil {
+		return apitoken.User{}, err
+	}
+	return s.targetUser(ctx, userID)
+}
+
+// ListUsers lists every user; it is for admins only.
+func (s *Service) ListUsers(ctx context.Context, p *Principal, limit, offset int) ([]apitoken.User, int64, error) {
+	if err := authorizeAdmin(p, apitoken.ScopeUsers); err != nil {
+		return nil, 0, err
+	}
+	return s.store.Users.List(ctx, limit, offset)
+}
+
+// UserUpdate is a request to change a user. Nil means unchanged.
+type UserUpdate struct {
+	Role     *string
+	Scopes   *string
+	Service  *bool
+	Disabled *bool
+}
+
+// UpdateUser changes a user's role, scopes, service flag or disabled flag on
+// an admin's behalf. Admins cannot demote or disable themselves, so that
+// tokend always keeps an admin who can undo a mistake.
+func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, upd UserUpdate) (apitoken.User, error) {
+	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite); err != nil {
+		return apitoken.User{}, err
+	}
+	if !ValidID(userID) {
+		return apitoken.User{}, apitoken.Errorf(apitoken.NotFound, "user not found")
+	}
+	return s.store.Users.Update(ctx, userID, func(u *apitoken.User) error {
+		req := apitoken.UserRequest{Email: u.Email, Role: string(u.Role), Service: u.Service}
+		if u.Scopes != nil {
+			joined := strings.Join(u.Scopes, " ")
+			req.Scopes = &joined
+		}
+		if upd.Role != nil {
+			req.Role = *upd.Role
+		}
+		if upd.Scopes != nil {
+			req.Scopes = upd.Scopes
+		}
+		if upd.Service != nil {
+			req.Service = *upd.Service
+		}
+		next, err := req.Validate(s.catalog)
+		if err != nil {
+			return err
+		}
+		if u.ID == p.User.ID && (next.Role != apitoken.RoleAdmin || (upd.Disabled != nil && *upd.Disabled)) {
+			return apitoken.Errorf(apitoken.Conflict, "Admins cannot demote or disable themselves.")
+		}
+		u.Role, u.Scopes, u.Service = next.Role, next.Scopes, next.Service
+		if upd.Disabled != nil {
+			u.Disabled = *upd.Disabled
+		}
+		u.UpdatedAt = s.now().UTC()
+		return nil
+	})
+}
+
+// SetUserDisabled disables or enables a user with no caller to check: the
+// command line's path.
+func (s *Service) SetUserDisabled(ctx context.Context, userID string, disabled bool) (apitoken.User, error) {
+	if !ValidID(userID) {
+		return apitoken.User{}, apitoken.Errorf(apitoken.NotFound, "user not found")
+	}
+	return s.store.Users.Update(ctx, userID, func(u *apitoken.User) error {
+		u.Disabled = disabled
+		u.UpdatedAt = s.now().UTC()
+		return nil
+	})
+}
+
+// Bootstrap creates the first admin and a token for it holding every scope,
+// if and only if there are no users yet. It returns the token string, or ""
+// when users already existed. Replicas starting together on an empty
+// database bootstrap once between them.
+func (s *Service) Bootstrap(ctx context.Context) (apitoken.User, string, error) {
+	now := s.now().UTC()
+	u := apitoken.User{ID: newID(), Email: BootstrapEmail, Role: apitoken.RoleAdmin, CreatedAt: now, UpdatedAt: now}
+	created, err := s.store.Users.CreateFirst(ctx, &u)
+	if err != nil || !created {
+		return apitoken.User{}, "", err
+	}
+	var all []string
+	for _, sc := range s.catalog.All() {
+		all = append(all, sc.Name)
+	}
+	_, raw, err := s.issue(ctx, u, apitoken.TokenSpec{
+		Description: "Bootstrap admin token",
+		Scope:       strings.Join(all, " "),
+		Scopes:      all,
+		Expiration:  now.Add(s.maxLife).Truncate(time.Millisecond),
+	})
+	return u, raw, err
+}
+
+func authorizeAdmin(p *Principal, scope string) error {
+	if !p.HasScope(scope) {
+		return apitoken.Errorf(apitoken.Forbidden, "The token lacks the %q scope.", scope)
+	}
+	if !p.IsAdmin() {
+		return apitoken.Errorf(apitoken.Forbidden, "Only admins may manage users.")
+	}
+	return nil
+}
