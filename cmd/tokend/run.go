@@ -267,6 +267,21 @@ func (e env) serve(args []string) error {
 	}
 	log.Info("tokend listening", "addr", ln.Addr().String(), "database", a.store.Dialect(), "version", version)
 
+	// Tokens' last uses are written in batches; the flusher stops after
+	// the server, so that the uses of the last requests are written too.
+	flushCtx, stopFlusher := context.WithCancel(context.Background())
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		a.svc.RunUsageFlusher(flushCtx, usageFlushInterval, func(err error) {
+			log.Warn("write last token uses", "err", err)
+		})
+	}()
+	defer func() {
+		stopFlusher()
+		<-flushed
+	}()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -283,6 +298,9 @@ func (e env) serve(args []string) error {
 	log.Info("stopped")
 	return nil
 }
+
+// usageFlushInterval is how often tokens' last uses are written.
+const usageFlushInterval = 5 * time.Second
 
 func printBootstrap(w io.Writer, u apitoken.User, token string) {
 	fmt.Fprintf(w, `

@@ -45,6 +45,9 @@ type Error struct {
 	Pointer string
 	// Parameter names the query parameter at fault.
 	Parameter string
+	// Scope, on a forbidden error, lists the scopes the request needed, for
+	// an RFC 6750 insufficient_scope challenge.
+	Scope string
 	// Err is the underlying cause. It is logged, never shown.
 	Err error
 }

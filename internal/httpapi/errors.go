@@ -76,8 +76,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 	s.logErrors(c, list)
 
 	h := c.Response().Header()
-	if status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", challenge(c.Request(), list[0]))
+	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+		h.Set("WWW-Authenticate", challenge(c.Request(), status, list[0]))
 	}
 	if status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", "5")
@@ -174,8 +174,17 @@ func pointer(e *apitoken.Error) string {
 	return ""
 }
 
-// challenge returns the RFC 6750 WWW-Authenticate challenge for a 401.
-func challenge(r *http.Request, e *apitoken.Error) string {
+// challenge returns the RFC 6750 WWW-Authenticate challenge for a 401 or
+// 403: invalid_token when a presented token was refused, insufficient_scope
+// when a valid token may not do this, with the scope it needed if known.
+func challenge(r *http.Request, status int, e *apitoken.Error) string {
+	if status == http.StatusForbidden {
+		c := `Bearer realm="tokend", error="insufficient_scope"`
+		if e.Scope != "" {
+			c += fmt.Sprintf(`, scope=%q`, quotable(e.Scope))
+		}
+		return c + fmt.Sprintf(`, error_description=%q`, quotable(e.Detail))
+	}
 	if !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
 		return `Bearer realm="tokend"`
 	}

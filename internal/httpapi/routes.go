@@ -3,13 +3,20 @@ package httpapi
 // routes lists every route tokend serves.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(s.requestID, s.accessLog, s.recoverPanics, s.limitBody, s.timeout)
+	e.Use(s.requestID, s.accessLog, s.recoverPanics, s.timeout)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/.well-known/paseto-keys", s.pasetoKeys)
 
-	api := []echoMiddleware{negotiate, s.authenticate}
+	e.POST("/introspect", s.introspect, s.limitBody, s.authenticate)
+	e.GET("/revocations", s.revocations, s.authenticate)
+	// Gateways send the authorization request with the original method;
+	// Envoy also appends the original path.
+	e.Any("/auth", s.forwardAuth)
+	e.Any("/auth/*", s.forwardAuth)
+
+	api := []echoMiddleware{s.limitBody, negotiate, s.authenticate}
 	e.POST("/users/:userId/api-tokens", s.createToken, api...)
 	e.GET("/users/:userId/api-tokens", s.listTokens, api...)
 	e.GET("/users/:userId/api-tokens/:tokenId", s.getToken, api...)

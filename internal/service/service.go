@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -43,6 +44,7 @@ type Service struct {
 	issuer  string
 	maxLife time.Duration
 	now     func() time.Time
+	usage   usageLog
 }
 
 // New returns a service over the store and key ring.
@@ -116,6 +118,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.A
 		}
 	}
 	scopes := apitoken.Intersect(claims.Scopes(), u.AllowedScopes(s.catalog))
+	s.usage.record(t.ID, now, clientIP)
 	return &Principal{User: u, Token: t, Scopes: scopes, ClientIP: clientIP}, nil
 }
 
@@ -147,12 +150,17 @@ func detailFor(err error) string {
 // caller may act for the user: members only for themselves.
 func authorize(p *Principal, scope, userID string) error {
 	if !p.HasScope(scope) {
-		return apitoken.Errorf(apitoken.Forbidden, "The token lacks the %q scope.", scope)
+		return missingScope(scope)
 	}
 	if !p.IsAdmin() && userID != p.User.ID {
 		return apitoken.Errorf(apitoken.Forbidden, "Members may only act on their own tokens.")
 	}
 	return nil
+}
+
+// missingScope is the error for a token that lacks a scope.
+func missingScope(scope string) error {
+	return &apitoken.Error{Code: apitoken.Forbidden, Scope: scope, Detail: fmt.Sprintf("The token lacks the %q scope.", scope)}
 }
 
 // targetUser returns the user a request acts on. A malformed id is simply

@@ -188,7 +188,7 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, userID string, f
 // is for admins only.
 func (s *Service) ListAllTokens(ctx context.Context, p *Principal, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
 	if !p.HasScope(apitoken.ScopeAPITokens) {
-		return nil, 0, apitoken.Errorf(apitoken.Forbidden, "The token lacks the %q scope.", apitoken.ScopeAPITokens)
+		return nil, 0, missingScope(apitoken.ScopeAPITokens)
 	}
 	if !p.IsAdmin() {
 		return nil, 0, apitoken.Errorf(apitoken.Forbidden, "Only admins may list every user's tokens.")

@@ -137,7 +137,7 @@ func (s *Service) Bootstrap(ctx context.Context) (apitoken.User, string, error) 
 
 func authorizeAdmin(p *Principal, scope string) error {
 	if !p.HasScope(scope) {
-		return apitoken.Errorf(apitoken.Forbidden, "The token lacks the %q scope.", scope)
+		return missingScope(scope)
 	}
 	if !p.IsAdmin() {
 		return apitoken.Errorf(apitoken.Forbidden, "Only admins may manage users.")

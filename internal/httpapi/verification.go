@@ -1,0 +1,214 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/service"
+	"github.com/tokend/tokend/internal/store"
+)
+
+// introspection is an RFC 7662 introspection response.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Jti       string `json:"jti,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Nbf       int64  `json:"nbf,omitempty"`
+	Username  string `json:"username,omitempty"`
+	// SourceIP and Resources are the token's restrictions, when it has any.
+	SourceIP  string `json:"sourceIp,omitempty"`
+	Resources any    `json:"resources,omitempty"`
+}
+
+// introspect handles POST /introspect (RFC 7662): the form field token is
+// the token to check, and client_ip, optionally, the address the caller saw
+// it used from. The caller authenticates with a token holding introspect.
+func (s *Server) introspect(c echo.Context) error {
+	r := c.Request()
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return apitoken.Errorf(apitoken.UnsupportedMediaType, "The request body must be application/x-www-form-urlencoded.")
+	}
+	if err := r.ParseForm(); err != nil {
+		return err
+	}
+	form := r.PostForm
+	var errs apitoken.Errors
+	raw := form.Get("token")
+	if raw == "" {
+		errs = append(errs, &apitoken.Error{Code: apitoken.Invalid, Parameter: "token", Detail: "The form field token is required."})
+	}
+	var clientIP netip.Addr
+	if v := form.Get("client_ip"); v != "" {
+		a, err := netip.ParseAddr(v)
+		if err != nil {
+			errs = append(errs, &apitoken.Error{Code: apitoken.Invalid, Parameter: "client_ip", Detail: "client_ip must be an IP address."})
+		}
+		clientIP = a.Unmap()
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	p, err := s.svc.Introspect(ctx(c), principalOf(c), raw, clientIP)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if p == nil {
+		return writeJSON(c, http.StatusOK, "application/json", introspection{Active: false})
+	}
+	res := introspection{
+		Active:    true,
+		Scope:     strings.Join(p.Scopes, " "),
+		TokenType: "Bearer",
+		Sub:       p.User.ID,
+		Jti:       p.Token.ID,
+		Iss:       s.svc.Issuer(),
+		Exp:       p.Token.Expiration.Unix(),
+		Iat:       p.Token.CreatedAt.Unix(),
+		Nbf:       p.Token.CreatedAt.Unix(),
+		Username:  p.User.Email,
+		SourceIP:  p.Token.SourceIP,
+	}
+	if len(p.Token.Resources) > 0 {
+		res.Resources = p.Token.Resources
+	}
+	return writeJSON(c, http.StatusOK, "application/json", res)
+}
+
+// ScopeHeader is the request header through which a gateway that cannot
+// put a query string on its authorization request (Envoy's ext_authz) names
+// the scopes a route requires.
+const ScopeHeader = "X-Tokend-Scope"
+
+// forwardAuth handles /auth and /auth/*, for any method: the authorization
+// request of nginx auth_request, Traefik ForwardAuth and Envoy ext_authz.
+// It checks the forwarded Authorization header and that the token holds the
+// required scopes, given as ?scope=a b (repeatable) or in ScopeHeader; the
+// two only add up, so a client cannot lower a route's requirement. It
+// answers 200 with the token's subject, id and scopes in X-Token-Subject,
+// X-Token-Id and X-Token-Scope, or 401/403 with an RFC 6750 challenge.
+func (s *Server) forwardAuth(c echo.Context) error {
+	r := c.Request()
+	var required []string
+	add := func(list string) {
+		for _, sc := range strings.Fields(list) {
+			if !slices.Contains(required, sc) {
+				required = append(required, sc)
+			}
+		}
+	}
+	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
+		for _, v := range q["scope"] {
+			add(v)
+		}
+	}
+	for _, v := range r.Header.Values(ScopeHeader) {
+		add(v)
+	}
+
+	raw, err := bearerToken(r)
+	if err != nil {
+		return err
+	}
+	p, err := s.svc.Authenticate(ctx(c), raw, s.cfg.Proxies.ClientIP(r))
+	if err != nil {
+		return err
+	}
+	c.Set(principalKey, p)
+	if missing := apitoken.Subtract(required, p.Scopes); len(missing) > 0 {
+		return &apitoken.Error{Code: apitoken.Forbidden, Scope: strings.Join(required, " "),
+			Detail: "The token lacks the " + quoteScopes(missing) + " scope."}
+	}
+	h := c.Response().Header()
+	h.Set("X-Token-Subject", p.User.ID)
+	h.Set("X-Token-Id", p.Token.ID)
+	h.Set("X-Token-Scope", strings.Join(p.Scopes, " "))
+	h.Set("Cache-Control", "no-store")
+	return c.NoContent(http.StatusOK)
+}
+
+func quoteScopes(scopes []string) string {
+	q := make([]string, len(scopes))
+	for i, sc := range scopes {
+		q[i] = strconv.Quote(sc)
+	}
+	return strings.Join(q, ", ")
+}
+
+// feedPage is a page of the revocation feed.
+type feedPage struct {
+	// Cursor is what to send as ?cursor= next.
+	Cursor string `json:"cursor"`
+	// More says the next page should be fetched at once.
+	More   bool        `json:"more"`
+	Tokens []feedToken `json:"tokens"`
+	Users  []feedUser  `json:"users"`
+}
+
+type feedToken struct {
+	ID         string `json:"jti"`
+	Subject    string `json:"sub"`
+	Revoked    bool   `json:"revoked"`
+	Enabled    bool   `json:"enabled"`
+	Expiration string `json:"expiration"`
+}
+
+type feedUser struct {
+	Subject  string `json:"sub"`
+	Disabled bool   `json:"disabled"`
+}
+
+// revocations handles GET /revocations, the feed offline verifiers keep
+// their revocation state with: the current state of every token and user
+// changed since ?cursor=. The caller needs the introspect scope.
+func (s *Server) revocations(c echo.Context) error {
+	q, err := url.ParseQuery(c.Request().URL.RawQuery)
+	if err != nil {
+		return apitoken.Errorf(apitoken.Invalid, "The query string is malformed.")
+	}
+	limit := 0
+	for name, v := range q {
+		switch {
+		case len(v) > 1:
+			return &apitoken.Error{Code: apitoken.Invalid, Parameter: name, Detail: name + " is given more than once."}
+		case name == "cursor":
+		case name == "limit":
+			if limit, err = strconv.Atoi(v[0]); err != nil || limit < 1 || limit > service.MaxFeedPage {
+				return &apitoken.Error{Code: apitoken.Invalid, Parameter: name,
+					Detail: "limit must be a whole number from 1 to " + strconv.Itoa(service.MaxFeedPage) + "."}
+			}
+		default:
+			return &apitoken.Error{Code: apitoken.Invalid, Parameter: name, Detail: strconv.Quote(name) + " is not a query parameter of this endpoint."}
+		}
+	}
+	feed, err := s.svc.RevocationFeed(ctx(c), principalOf(c), q.Get("cursor"), limit)
+	if err != nil {
+		return err
+	}
+	page := feedPage{Cursor: feed.Cursor, More: feed.More, Tokens: []feedToken{}, Users: []feedUser{}}
+	for _, t := range feed.Tokens {
+		page.Tokens = append(page.Tokens, feedTokenOf(t))
+	}
+	for _, u := range feed.Users {
+		page.Users = append(page.Users, feedUser{Subject: u.ID, Disabled: u.Disabled})
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return writeJSON(c, http.StatusOK, "application/json", page)
+}
+
+func feedTokenOf(t store.TokenState) feedToken {
+	return feedToken{ID: t.ID, Subject: t.UserID, Revoked: t.Revoked, Enabled: t.Enabled, Expiration: apitoken.FormatTime(t.Expiration)}
+}

@@ -1,0 +1,81 @@
+package service
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/tokend/tokend/internal/store"
+)
+
+// usageLog collects tokens' latest uses in memory, so that a token used a
+// thousand times a second costs one database write per flush, not one per
+// request.
+type usageLog struct {
+	mu      sync.Mutex
+	pending map[string]store.Use
+}
+
+func (l *usageLog) record(tokenID string, at time.Time, ip netip.Addr) {
+	u := store.Use{At: at}
+	if ip.IsValid() {
+		u.IP = ip.String()
+	}
+	l.merge(map[string]store.Use{tokenID: u})
+}
+
+// merge keeps, for each token, the latest of the pending and the given use.
+func (l *usageLog) merge(uses map[string]store.Use) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending == nil {
+		l.pending = map[string]store.Use{}
+	}
+	for id, u := range uses {
+		if cur, ok := l.pending[id]; !ok || cur.At.Before(u.At) {
+			l.pending[id] = u
+		}
+	}
+}
+
+func (l *usageLog) take() map[string]store.Use {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.pending
+	l.pending = nil
+	return p
+}
+
+// FlushUsage writes the uses recorded since the last flush: each token's
+// lastUsedAt and the address it was last used from.
+func (s *Service) FlushUsage(ctx context.Context) error {
+	uses := s.usage.take()
+	if err := s.store.Tokens.RecordUses(ctx, uses); err != nil {
+		s.usage.merge(uses) // try again at the next flush
+		return err
+	}
+	return nil
+}
+
+// RunUsageFlusher flushes recorded uses every interval until ctx ends, then
+// once more, so that a graceful shutdown loses nothing.
+func (s *Service) RunUsageFlusher(ctx context.Context, interval time.Duration, onError func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if err := s.FlushUsage(ctx); err != nil && onError != nil {
+				onError(err)
+			}
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := s.FlushUsage(fctx); err != nil && onError != nil {
+				onError(err)
+			}
+			cancel()
+			return
+		}
+	}
+}

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// TokenState is the state of a token that verifiers need to know: whether
+// it was revoked or disabled, and its current expiration.
+type TokenState struct {
+	ID         string
+	UserID     string
+	Revoked    bool
+	Enabled    bool
+	Expiration time.Time
+	UpdatedAt  time.Time
+}
+
+// UserState is whether a user is disabled.
+type UserState struct {
+	ID        string
+	Disabled  bool
+	UpdatedAt time.Time
+}
+
+// Position is a place in the feed of changes: rows are ordered by
+// (UpdatedAt, ID), and a position is the last row read.
+type Position struct {
+	At time.Time
+	ID string
+}
+
+// ChangedTokens returns up to limit tokens changed at or after since and
+// after the position, in feed order, leaving out tokens expired by
+// notExpiredAt. With a zero since it returns only tokens whose state
+// differs from a new token's (revoked, disabled or changed since created),
+// which is the snapshot a verifier starts from.
+func (ts *Tokens) ChangedTokens(ctx context.Context, since time.Time, after Position, notExpiredAt time.Time, limit int) ([]TokenState, error) {
+	q := ts.s.db.WithContext(ctx).Model(&tokenRow{}).
+		Select("id, user_id, revoked_at, enabled, expiration, updated_at").
+		Where("expiration > ?", dbTime(notExpiredAt))
+	if since.IsZero() {
+		q = q.Where("(revoked_at IS NOT NULL OR enabled = ? OR updated_at > created_at)", false)
+	} else {
+		q = q.Where("updated_at >= ?", dbTime(since))
+	}
+	q = afterPosition(q, after)
+	var rows []tokenRow
+	if err := q.Order("updated_at, id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, ts.s.wrap(err, "")
+	}
+	out := make([]TokenState, len(rows))
+	for i, r := range rows {
+		out[i] = TokenState{
+			ID: r.ID, UserID: r.UserID, Revoked: r.RevokedAt != nil, Enabled: r.Enabled,
+			Expiration: r.Expiration.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		}
+	}
+	return out, nil
+}
+
+// ChangedUsers returns up to limit users changed at or after since and
+// after the position, in feed order. With a zero since it returns only the
+// disabled users.
+func (us *Users) ChangedUsers(ctx context.Context, since time.Time, after Position, limit int) ([]UserState, error) {
+	q := us.s.db.WithContext(ctx).Model(&userRow{}).Select("id, disabled, updated_at")
+	if since.IsZero() {
+		q = q.Where("disabled = ?", true)
+	} else {
+		q = q.Where("updated_at >= ?", dbTime(since))
+	}
+	q = afterPosition(q, after)
+	var rows []userRow
+	if err := q.Order("updated_at, id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, us.s.wrap(err, "")
+	}
+	out := make([]UserState, len(rows))
+	for i, r := range rows {
+		out[i] = UserState{ID: r.ID, Disabled: r.Disabled, UpdatedAt: r.UpdatedAt.UTC()}
+	}
+	return out, nil
+}
+
+func afterPosition(q *gorm.DB, after Position) *gorm.DB {
+	if after.At.IsZero() {
+		return q
+	}
+	at := dbTime(after.At)
+	return q.Where("(updated_at > ? OR (updated_at = ? AND id > ?))", at, at, after.ID)
+}
+
+// Use is a token's latest use.
+type Use struct {
+	At time.Time
+	IP string
+}
+
+// RecordUses stores the tokens' latest uses, in one transaction. A use
+// older than the one stored is ignored. It leaves updated_at alone: a use
+// is not a change of state, and must not reach the revocation feed.
+func (ts *Tokens) RecordUses(ctx context.Context, uses map[string]Use) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
+		for id, u := range uses {
+			at := dbTime(u.At)
+			err := tx.Model(&tokenRow{}).
+				Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, at).
+				UpdateColumns(map[string]any{"last_used_at": at, "last_used_ip": strPtr(u.IP)}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ts.s.wrap(err, "")
+}

@@ -1,0 +1,425 @@
+package verifier
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tokend/tokend/pkg/clientip"
+	"github.com/tokend/tokend/pkg/paserk"
+)
+
+// Errors Verify returns beyond those of Parse.
+var (
+	// ErrRevoked means tokend revoked the token.
+	ErrRevoked = errors.New("token has been revoked")
+	// ErrDisabled means tokend disabled the token or its user.
+	ErrDisabled = errors.New("token or its user is disabled")
+	// ErrSourceIP means the token may not be used from the client's address.
+	ErrSourceIP = errors.New("token may not be used from this address")
+	// ErrStale means the verifier could not sync revocations from tokend
+	// for longer than Config.MaxStaleness, so it cannot tell whether the
+	// token was revoked.
+	ErrStale = errors.New("revocation state is stale")
+)
+
+// ScopeError reports a valid token that lacks required scopes.
+type ScopeError struct {
+	Required []string
+	Missing  []string
+}
+
+func (e *ScopeError) Error() string {
+	return "token lacks scope " + strings.Join(e.Missing, ", ")
+}
+
+// Config configures a Verifier.
+type Config struct {
+	// Issuer is the iss claim tokens must carry. Default: "tokend".
+	Issuer string
+	// Keys, when set, are the only keys that verify tokens, by key id: the
+	// static mode. Otherwise keys are fetched from TokendURL.
+	Keys map[string]ed25519.PublicKey
+	// TokendURL is tokend's base URL, such as https://tokens.example.com.
+	// The verifier fetches keys from /.well-known/paseto-keys and keeps
+	// revocations from /revocations there.
+	TokendURL string
+	// FeedToken authenticates the revocation feed: a tokend token holding
+	// the introspect scope. Without it, revocations are not synced.
+	FeedToken string
+	// HTTPClient talks to tokend. Default: a client with a 10 s timeout.
+	HTTPClient *http.Client
+	// SyncInterval is how often keys and revocations are synced, and so
+	// the longest a revocation takes to reach the verifier. Default: 5 s.
+	SyncInterval time.Duration
+	// MaxStaleness is how old the revocation state may grow while tokend
+	// cannot be reached before Verify refuses every token with ErrStale.
+	// Default: 30 s.
+	MaxStaleness time.Duration
+	// AllowStale keeps accepting tokens however old the revocation state
+	// is: it trades revocation for availability. Default: false.
+	AllowStale bool
+	// Leeway tolerates clock skew with tokend. Default: 5 s.
+	Leeway time.Duration
+	// TrustedProxies are the proxies whose X-Forwarded-For the middleware
+	// believes when it checks a token's sourceIp.
+	TrustedProxies []netip.Prefix
+	// Logger receives sync failures. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Verifier checks tokend tokens offline: signatures against tokend's public
+// keys, and revocations, disables and shortened expirations against a copy
+// of tokend's revocation state that it keeps in sync. Verify never calls
+// tokend, except to look up a key it has not seen yet.
+//
+// A Verifier is safe for concurrent use. It caches no verification result:
+// every call checks the signature, the times, the revocation state and the
+// scopes it is asked for, so an answer for one scope set or before a
+// revocation can never be reused for another.
+type Verifier struct {
+	cfg     Config
+	base    *url.URL
+	proxies *clientip.Resolver
+
+	mu        sync.RWMutex
+	keys      map[string]key
+	keysETag  string
+	tokens    map[string]tokenState
+	users     map[string]bool // disabled users
+	cursor    string
+	syncedAt  time.Time
+	keyLookup time.Time
+
+	syncMu sync.Mutex // one sync at a time
+}
+
+type key struct {
+	pub    ed25519.PublicKey
+	status string
+}
+
+type tokenState struct {
+	revoked, enabled bool
+	expiration       time.Time
+}
+
+// New returns a verifier. With TokendURL set, call Sync (or Run) before
+// Verify: until the first sync the verifier knows no keys and no
+// revocation state.
+func New(cfg Config) (*Verifier, error) {
+	if cfg.Issuer == "" {
+		cfg.Issuer = "tokend"
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = 5 * time.Second
+	}
+	if cfg.MaxStaleness <= 0 {
+		cfg.MaxStaleness = 30 * time.Second
+	}
+	if cfg.Leeway <= 0 {
+		cfg.Leeway = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	v := &Verifier{
+		cfg:     cfg,
+		proxies: clientip.New(cfg.TrustedProxies),
+		keys:    map[string]key{},
+		tokens:  map[string]tokenState{},
+		users:   map[string]bool{},
+	}
+	for kid, pub := range cfg.Keys {
+		if len(pub) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("verifier: key %s is not an Ed25519 public key", kid)
+		}
+		v.keys[kid] = key{pub: pub, status: "active"}
+	}
+	if cfg.TokendURL != "" {
+		u, err := url.Parse(strings.TrimSuffix(cfg.TokendURL, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("verifier: TokendURL %q is not an http(s) URL", cfg.TokendURL)
+		}
+		v.base = u
+	} else if len(cfg.Keys) == 0 {
+		return nil, errors.New("verifier: set Keys or TokendURL")
+	}
+	return v, nil
+}
+
+// KeysFromPASERK returns keys for Config.Keys from k2.public PASERK strings,
+// each under its k2.pid id.
+func KeysFromPASERK(list ...string) (map[string]ed25519.PublicKey, error) {
+	keys := map[string]ed25519.PublicKey{}
+	for _, s := range list {
+		pub, err := paserk.DecodePublic(s)
+		if err != nil {
+			return nil, err
+		}
+		keys[paserk.PublicID(pub)] = pub
+	}
+	return keys, nil
+}
+
+// syncsRevocations reports whether the verifier keeps revocation state.
+func (v *Verifier) syncsRevocations() bool {
+	return v.base != nil && v.cfg.FeedToken != ""
+}
+
+// PublicKey implements KeySet. A key id not seen before makes the verifier
+// fetch tokend's keys, at most once a second, so that a rotation is picked
+// up before the next sync.
+func (v *Verifier) PublicKey(kid string) (ed25519.PublicKey, bool) {
+	v.mu.RLock()
+	k, ok := v.keys[kid]
+	v.mu.RUnlock()
+	if !ok && v.base != nil && len(v.cfg.Keys) == 0 && strings.HasPrefix(kid, paserk.PIDPrefix) {
+		v.mu.Lock()
+		due := v.cfg.Now().Sub(v.keyLookup) >= time.Second
+		if due {
+			v.keyLookup = v.cfg.Now()
+		}
+		v.mu.Unlock()
+		if due {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := v.syncKeys(ctx); err != nil {
+				v.cfg.Logger.Warn("tokend verifier: fetch keys", "err", err)
+			}
+			cancel()
+			v.mu.RLock()
+			k, ok = v.keys[kid]
+			v.mu.RUnlock()
+		}
+	}
+	if !ok || (k.status != "active" && k.status != "retiring") {
+		return nil, false
+	}
+	return k.pub, true
+}
+
+// Verify checks a token for a request from clientIP that needs the given
+// scopes: signature, issuer, validity period, revocation state, sourceIp
+// and scopes. clientIP may be the zero Addr when unknown, in which case a
+// token restricted by sourceIp is refused.
+func (v *Verifier) Verify(raw string, clientIP netip.Addr, required ...string) (*Claims, error) {
+	now := v.cfg.Now()
+	c, err := Parse(raw, v, Options{Issuer: v.cfg.Issuer, Now: now, Leeway: v.cfg.Leeway})
+	if err != nil {
+		return nil, err
+	}
+	if v.syncsRevocations() {
+		v.mu.RLock()
+		st, known := v.tokens[c.ID]
+		userDisabled := v.users[c.Subject]
+		age := now.Sub(v.syncedAt)
+		v.mu.RUnlock()
+		switch {
+		case age > v.cfg.MaxStaleness && !v.cfg.AllowStale:
+			return nil, ErrStale
+		case known && st.revoked:
+			return nil, ErrRevoked
+		case known && !st.enabled, userDisabled:
+			return nil, ErrDisabled
+		case known && !now.Before(st.expiration):
+			return nil, ErrExpired
+		}
+	}
+	if c.SourceIP != "" {
+		allowed, err := ParseSourceIPs(c.SourceIP)
+		if err != nil || !clientIP.IsValid() || !allowed.Contains(clientIP) {
+			return nil, ErrSourceIP
+		}
+	}
+	if missing := MissingScopes(c.Scope, required); len(missing) > 0 {
+		return nil, &ScopeError{Required: required, Missing: missing}
+	}
+	return c, nil
+}
+
+// SyncedAt returns when the revocation state was last brought up to date.
+func (v *Verifier) SyncedAt() time.Time {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.syncedAt
+}
+
+// Run syncs every SyncInterval until ctx ends. Failures are logged and
+// retried at the next interval; Verify refuses tokens with ErrStale once the
+// state is older than MaxStaleness.
+func (v *Verifier) Run(ctx context.Context) {
+	t := time.NewTicker(v.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		if err := v.Sync(ctx); err != nil && ctx.Err() == nil {
+			v.cfg.Logger.Warn("tokend verifier: sync", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sync brings keys and revocation state up to date now.
+func (v *Verifier) Sync(ctx context.Context) error {
+	if v.base == nil {
+		return nil
+	}
+	v.syncMu.Lock()
+	defer v.syncMu.Unlock()
+	if len(v.cfg.Keys) == 0 {
+		if err := v.syncKeys(ctx); err != nil {
+			return err
+		}
+	}
+	if !v.syncsRevocations() {
+		return nil
+	}
+	started := v.cfg.Now()
+	v.mu.RLock()
+	cursor := v.cursor
+	v.mu.RUnlock()
+	for {
+		var page struct {
+			Cursor string `json:"cursor"`
+			More   bool   `json:"more"`
+			Tokens []struct {
+				ID         string    `json:"jti"`
+				Revoked    bool      `json:"revoked"`
+				Enabled    bool      `json:"enabled"`
+				Expiration time.Time `json:"expiration"`
+			} `json:"tokens"`
+			Users []struct {
+				Subject  string `json:"sub"`
+				Disabled bool   `json:"disabled"`
+			} `json:"users"`
+		}
+		q := url.Values{}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		if _, err := v.get(ctx, "/revocations", q, v.cfg.FeedToken, "", &page); err != nil {
+			return err
+		}
+		v.mu.Lock()
+		for _, t := range page.Tokens {
+			v.tokens[t.ID] = tokenState{revoked: t.Revoked, enabled: t.Enabled, expiration: t.Expiration}
+		}
+		for _, u := range page.Users {
+			if u.Disabled {
+				v.users[u.Subject] = true
+			} else {
+				delete(v.users, u.Subject)
+			}
+		}
+		v.cursor, cursor = page.Cursor, page.Cursor
+		if !page.More {
+			v.syncedAt = started
+			v.forgetExpired(started)
+		}
+		v.mu.Unlock()
+		if !page.More {
+			return nil
+		}
+	}
+}
+
+// forgetExpired drops the state of tokens that have expired anyway.
+func (v *Verifier) forgetExpired(now time.Time) {
+	for id, st := range v.tokens {
+		if now.After(st.expiration.Add(v.cfg.Leeway)) {
+			delete(v.tokens, id)
+		}
+	}
+}
+
+// syncKeys fetches tokend's public keys, unless they did not change. Every
+// key's id is recomputed from the key itself: a key listed under another
+// key's id is refused.
+func (v *Verifier) syncKeys(ctx context.Context) error {
+	var set struct {
+		Issuer string `json:"issuer"`
+		Keys   []struct {
+			KID    string `json:"kid"`
+			PASERK string `json:"paserk"`
+			Status string `json:"status"`
+		} `json:"keys"`
+	}
+	v.mu.RLock()
+	etag := v.keysETag
+	v.mu.RUnlock()
+	newTag, err := v.get(ctx, "/.well-known/paseto-keys", nil, "", etag, &set)
+	if err != nil || newTag == etag {
+		return err
+	}
+	if set.Issuer != v.cfg.Issuer {
+		return fmt.Errorf("tokend at %s issues as %q, not %q", v.base, set.Issuer, v.cfg.Issuer)
+	}
+	keys := map[string]key{}
+	for _, k := range set.Keys {
+		pub, err := paserk.DecodePublic(k.PASERK)
+		if err != nil || paserk.PublicID(pub) != k.KID {
+			return fmt.Errorf("tokend key %q does not match its PASERK", k.KID)
+		}
+		keys[k.KID] = key{pub: pub, status: k.Status}
+	}
+	v.mu.Lock()
+	v.keys, v.keysETag = keys, newTag
+	v.mu.Unlock()
+	return nil
+}
+
+// get fetches a JSON document from tokend into dst and returns its ETag.
+// With etag set, a 304 answer leaves dst alone and returns etag.
+func (v *Verifier) get(ctx context.Context, path string, q url.Values, bearer, etag string, dst any) (string, error) {
+	u := *v.base
+	u.Path += path
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("tokend %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified && etag != "" {
+		return etag, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return "", fmt.Errorf("tokend %s: %s", path, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(dst); err != nil {
+		return "", fmt.Errorf("tokend %s: %w", path, err)
+	}
+	return resp.Header.Get("ETag"), nil
+}
