@@ -300,19 +300,28 @@ func (h *harness) do(r req) *response {
 		h.t.Fatal(err)
 	}
 	out := &response{Response: resp, Body: b}
-	if isAPIPath(r.path) && r.method != http.MethodHead {
-		if ct := resp.Header.Get("Content-Type"); ct != "application/vnd.api+json" {
-			h.t.Fatalf("%s %s: Content-Type = %q, want application/vnd.api+json", r.method, r.path, ct)
-		}
+	ct := resp.Header.Get("Content-Type")
+	if r.method != http.MethodHead && ct != "application/vnd.api+json" && isAPIPath(r.path, resp.StatusCode) {
+		h.t.Fatalf("%s %s: Content-Type = %q, want application/vnd.api+json", r.method, r.path, ct)
+	}
+	if ct == "application/vnd.api+json" && r.method != http.MethodHead {
 		jsonapitest.Validate(h.t, b)
 	}
 	return out
 }
 
-// isAPIPath reports whether a path is served as JSON:API.
-func isAPIPath(path string) bool {
+// isAPIPath reports whether a response to the path must be JSON:API: all
+// are but the health checks, the key set, and the successful answers of the
+// verification endpoints (RFC 7662 JSON, the feed's JSON, forward-auth's
+// empty 200).
+func isAPIPath(path string, status int) bool {
 	for _, plain := range []string{"/healthz", "/readyz", "/.well-known/"} {
 		if strings.HasPrefix(path, plain) {
+			return false
+		}
+	}
+	for _, verification := range []string{"/introspect", "/revocations", "/auth"} {
+		if (path == verification || strings.HasPrefix(path, verification+"?") || strings.HasPrefix(path, verification+"/")) && status < 300 {
 			return false
 		}
 	}

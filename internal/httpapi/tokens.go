@@ -23,6 +23,7 @@ type apiToken struct {
 	Status      string              `jsonapi:"attr,status"`
 	Enabled     bool                `jsonapi:"attr,enabled"`
 	LastUsedAt  string              `jsonapi:"attr,lastUsedAt,omitempty"`
+	LastUsedIP  string              `jsonapi:"attr,lastUsedIp,omitempty"`
 	RevokedAt   string              `jsonapi:"attr,revokedAt,omitempty"`
 	Token       string              `jsonapi:"attr,token,omitempty"`
 	User        *userRef            `jsonapi:"relation,user"`
@@ -69,7 +70,7 @@ var (
 			"sourceIp":    kindString,
 			"resources":   kindResources,
 		},
-		readOnly: []string{"token", "status", "enabled", "createdAt", "lastUsedAt", "revokedAt"},
+		readOnly: []string{"token", "status", "enabled", "createdAt", "lastUsedAt", "lastUsedIp", "revokedAt"},
 	}
 	updateTokenShape = shape{
 		typ: "apiToken",
@@ -78,7 +79,7 @@ var (
 			"enabled":     kindBool,
 			"expiration":  kindString,
 		},
-		readOnly: []string{"token", "status", "scope", "sourceIp", "resources", "createdAt", "lastUsedAt", "revokedAt"},
+		readOnly: []string{"token", "status", "scope", "sourceIp", "resources", "createdAt", "lastUsedAt", "lastUsedIp", "revokedAt"},
 	}
 )
 
@@ -100,6 +101,7 @@ func (s *Server) tokenResource(c echo.Context, t *apitoken.Token) *apiToken {
 	}
 	if t.LastUsedAt != nil {
 		r.LastUsedAt = apitoken.FormatTime(*t.LastUsedAt)
+		r.LastUsedIP = t.LastUsedIP
 	}
 	if t.RevokedAt != nil {
 		r.RevokedAt = apitoken.FormatTime(*t.RevokedAt)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/pkg/verifier"
@@ -260,7 +261,12 @@ func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*a
 			return err
 		}
 		if !sameState(&before, t) {
+			// A changed token is one with updated_at after created_at:
+			// the revocation feed relies on it, even within a millisecond.
 			t.UpdatedAt = s.now().UTC()
+			if !t.UpdatedAt.After(t.CreatedAt.Add(time.Millisecond)) {
+				t.UpdatedAt = t.CreatedAt.Add(time.Millisecond)
+			}
 		}
 		return nil
 	})

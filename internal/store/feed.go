@@ -33,17 +33,15 @@ type Position struct {
 }
 
 // ChangedTokens returns up to limit tokens changed at or after since and
-// after the position, in feed order, leaving out tokens expired by
-// notExpiredAt. With a zero since it returns only tokens whose state
-// differs from a new token's (revoked, disabled or changed since created),
-// which is the snapshot a verifier starts from.
+// after the position, in feed order. It leaves out tokens expired by
+// notExpiredAt, and tokens never changed since they were created, whose
+// state verifiers read from the token itself. A zero since gives every
+// changed token: the snapshot a verifier starts from.
 func (ts *Tokens) ChangedTokens(ctx context.Context, since time.Time, after Position, notExpiredAt time.Time, limit int) ([]TokenState, error) {
 	q := ts.s.db.WithContext(ctx).Model(&tokenRow{}).
 		Select("id, user_id, revoked_at, enabled, expiration, updated_at").
-		Where("expiration > ?", dbTime(notExpiredAt))
-	if since.IsZero() {
-		q = q.Where("(revoked_at IS NOT NULL OR enabled = ? OR updated_at > created_at)", false)
-	} else {
+		Where("expiration > ? AND updated_at > created_at", dbTime(notExpiredAt))
+	if !since.IsZero() {
 		q = q.Where("updated_at >= ?", dbTime(since))
 	}
 	q = afterPosition(q, after)
