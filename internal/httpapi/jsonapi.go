@@ -161,7 +161,7 @@ func decodeDocument(c echo.Context, sh shape, wantID string, dst any) (apitoken.
 		return nil, apitoken.Errorf(apitoken.Invalid, "The request body could not be read.")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, apitoken.Errorf(apitoken.Invalid, "The request body is empty; it must be a JSON:API document.")
+		return nil, apitoken.Errorf(apitoken.Invalid, "The request body is empty; it must be a JSON:API document. (Lists are read with GET.)")
 	}
 	attrs, attrErrs, err := checkDocument(body, sh, wantID)
 	if err != nil {
