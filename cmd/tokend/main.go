@@ -10,6 +10,7 @@
 //	tokend users disable|enable ID
 //	tokend tokens create --user ID --scope "…" --expires 720h --description D [--source-ip …]
 //	tokend keys list | rotate | retire KID
+//	tokend healthcheck              # exit 0 if the local tokend is ready
 //	tokend version
 //
 // Every command takes the configuration flags listed by "tokend serve -h";

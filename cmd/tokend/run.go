@@ -41,6 +41,7 @@ Commands:
   keys list                  list signing keys
   keys rotate                make a new signing key active
   keys retire KID            stop a retiring key from verifying anything
+  healthcheck                exit 0 if the tokend at --listen is ready (for containers)
   version                    print the version
 
 Run "tokend serve -h" for the configuration flags every command takes.
@@ -94,6 +95,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return e.keysRotate(rest[1:])
 	case cmd == "keys" && sub == "retire":
 		return e.keysRetire(rest[1:])
+	case cmd == "healthcheck":
+		return e.healthcheck(rest)
 	case cmd == "version":
 		fmt.Fprintln(stdout, "tokend", version)
 		return nil
@@ -434,6 +437,8 @@ func (e env) tokensCreate(args []string) error {
 	exp := expires
 	if d, err := config.ParseDuration(expires); err == nil {
 		exp = time.Now().Add(d).UTC().Format(time.RFC3339Nano)
+	} else if _, err := time.Parse(time.RFC3339Nano, expires); err != nil {
+		return usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", expires)}
 	}
 	req.Expiration = &exp
 	a, err := e.open(cfg, e.logger(cfg), 0)
@@ -508,6 +513,43 @@ func (e env) keysRetire(args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.stdout, rest[0])
+	return nil
+}
+
+// healthcheck asks the tokend listening on this machine at the configured
+// address whether it is ready: a container healthcheck for images that have
+// no shell or HTTP client of their own.
+func (e env) healthcheck(args []string) error {
+	cfg, rest, err := e.parse("healthcheck", args, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{"healthcheck takes no arguments"}
+	}
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return usageError{fmt.Sprintf("listen address %q: %v", cfg.Listen, err)}
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
+	}
+	fmt.Fprintln(e.stdout, "ready")
 	return nil
 }
 

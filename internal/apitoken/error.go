@@ -98,6 +98,15 @@ func (es Errors) Error() string {
 	return strings.Join(msgs, "; ")
 }
 
+// Unwrap returns the errors of the list, for errors.Is and errors.As.
+func (es Errors) Unwrap() []error {
+	errs := make([]error, len(es))
+	for i, e := range es {
+		errs[i] = e
+	}
+	return errs
+}
+
 // Err returns nil for an empty list and the list otherwise, so that
 // validation can end with "return errs.Err()".
 func (es Errors) Err() error {

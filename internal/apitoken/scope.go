@@ -3,6 +3,7 @@ package apitoken
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -120,11 +121,15 @@ func (c *Catalog) ParseScope(s string) ([]string, error) {
 			repeated = append(repeated, n)
 		}
 	}
-	switch {
-	case len(unknown) > 0:
-		return nil, fmt.Errorf("lists unknown %s %s", plural(len(unknown), "scope", "scopes"), quoteList(unknown))
-	case len(repeated) > 0:
-		return nil, fmt.Errorf("repeats %s", quoteList(repeated))
+	var problems []string
+	if len(unknown) > 0 {
+		problems = append(problems, fmt.Sprintf("lists unknown %s %s", plural(len(unknown), "scope", "scopes"), quoteList(unknown)))
+	}
+	if len(repeated) > 0 {
+		problems = append(problems, "repeats "+quoteList(repeated))
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, " and "))
 	}
 	return names, nil
 }

@@ -173,7 +173,8 @@ type TokenChange struct {
 }
 
 // Validate checks the update against the token's current state: the
-// expiration may only move earlier, and stay in the future.
+// expiration may only move earlier, and stay in the future. With a nil
+// current it checks only what does not depend on the token's state.
 func (u TokenUpdate) Validate(current *Token, now time.Time) (TokenChange, error) {
 	var errs Errors
 	var ch TokenChange
@@ -190,7 +191,7 @@ func (u TokenUpdate) Validate(current *Token, now time.Time) (TokenChange, error
 		switch {
 		case err != nil:
 			errs = append(errs, err)
-		case exp.After(current.Expiration):
+		case current != nil && exp.After(current.Expiration):
 			errs = append(errs, FieldErrorf("expiration", "expiration can only be moved earlier than %s", FormatTime(current.Expiration)))
 		case !exp.After(now):
 			errs = append(errs, FieldErrorf("expiration", "expiration must be in the future; revoke the token to end it now"))
@@ -268,21 +269,23 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Format(TimeFormat)
 }
 
-// parseTime parses an RFC 3339 time and rounds it down to the millisecond,
-// the precision tokend stores and shows.
+// parseTime parses an RFC 3339 expiration and rounds it down to the
+// second, the precision of a token's exp claim: the expiration tokend
+// stores and shows is then exactly the one in the token.
 func parseTime(field, s string) (time.Time, *Error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, FieldErrorf(field, "%s must be an RFC 3339 date-time such as 2027-07-01T13:47:17.000Z", field)
 	}
-	return t.UTC().Truncate(time.Millisecond), nil
+	return t.UTC().Truncate(time.Second), nil
 }
 
 // FormatDuration writes a duration in days when it is a whole number of
 // them, as lifetimes usually are.
 func FormatDuration(d time.Duration) string {
 	if d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%d days", d/(24*time.Hour))
+		days := int64(d / (24 * time.Hour))
+		return fmt.Sprintf("%d %s", days, plural(int(days), "day", "days"))
 	}
 	return d.String()
 }

@@ -76,7 +76,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	s.logErrors(c, list)
 
 	h := c.Response().Header()
-	if status == http.StatusUnauthorized || status == http.StatusForbidden {
+	// A 403 about the request document (a client-chosen id, relationships)
+	// is not about the token, and gets no challenge.
+	if status == http.StatusUnauthorized || (status == http.StatusForbidden && list[0].Pointer == "") {
 		h.Set("WWW-Authenticate", challenge(c.Request(), status, list[0]))
 	}
 	if status == http.StatusServiceUnavailable {

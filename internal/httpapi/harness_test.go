@@ -315,7 +315,7 @@ func (h *harness) do(r req) *response {
 // verification endpoints (RFC 7662 JSON, the feed's JSON, forward-auth's
 // empty 200).
 func isAPIPath(path string, status int) bool {
-	for _, plain := range []string{"/healthz", "/readyz", "/.well-known/"} {
+	for _, plain := range []string{"/healthz", "/readyz", "/metrics", "/.well-known/"} {
 		if strings.HasPrefix(path, plain) {
 			return false
 		}
@@ -367,3 +367,11 @@ func tokensPath(userID string) string { return "/users/" + userID + "/api-tokens
 
 // clientIP is the address tests connect from.
 var clientIP = netip.MustParseAddr("127.0.0.1")
+
+// on returns a copy of the harness that reports failures to t, for
+// parallel subtests that share one harness.
+func (h *harness) on(t testing.TB) *harness {
+	c := *h
+	c.t = t
+	return &c
+}

@@ -59,8 +59,9 @@ func requestID(c echo.Context) string {
 	return id
 }
 
-// accessLog logs one line per request. It logs the path without the query
-// string and never a header, so no token reaches the log.
+// accessLog logs one line per request, and counts it in the metrics. It
+// logs the path without the query string and never a header, so no token
+// reaches the log.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := s.now()
@@ -68,6 +69,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		s.metrics.observe(c, s.now().Sub(start))
 		r := c.Request()
 		attrs := []any{
 			"method", r.Method,

@@ -138,7 +138,8 @@ func (s *Server) pageLinks(c echo.Context, p listParams, total int64) (*jsonapi.
 	}
 	links := jsonapi.Links{"self": at(p.offset), "first": at(0), "last": at(last), "prev": nil, "next": nil}
 	if p.offset > 0 {
-		links["prev"] = at(max(p.offset-p.limit, 0))
+		// The page before this one; past the end, that is the last page.
+		links["prev"] = at(max(min(p.offset-p.limit, last), 0))
 	}
 	if int64(p.offset+p.limit) < total {
 		links["next"] = at(p.offset + p.limit)

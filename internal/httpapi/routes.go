@@ -7,6 +7,7 @@ func (s *Server) routes() {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.metrics.handler())
 	e.GET("/.well-known/paseto-keys", s.pasetoKeys)
 
 	e.POST("/introspect", s.introspect, s.limitBody, s.authenticate)

@@ -42,11 +42,12 @@ const DefaultBodyLimit = 64 << 10
 
 // Server serves tokend's HTTP API.
 type Server struct {
-	echo *echo.Echo
-	svc  *service.Service
-	log  *slog.Logger
-	cfg  Config
-	now  func() time.Time
+	echo    *echo.Echo
+	svc     *service.Service
+	log     *slog.Logger
+	cfg     Config
+	now     func() time.Time
+	metrics *metrics
 }
 
 // NewServer returns the HTTP handler for the service.
@@ -67,7 +68,7 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now}
+	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(svc.DB())}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = func(r *http.Request) string { return cfg.Proxies.ClientIP(r).String() }
 	s.routes()

@@ -199,16 +199,22 @@ func (s *Server) updateToken(c echo.Context) error {
 		return err
 	}
 	var in apiTokenInput
-	if attrErrs, err := decodeDocument(c, updateTokenShape, c.Param("tokenId"), &in); err != nil {
+	attrErrs, err := decodeDocument(c, updateTokenShape, c.Param("tokenId"), &in)
+	if err != nil {
 		return err
-	} else if len(attrErrs) > 0 {
-		return attrErrs
 	}
-	t, err := s.svc.UpdateToken(ctx(c), principalOf(c), c.Param("userId"), c.Param("tokenId"), apitoken.TokenUpdate{
+	upd := apitoken.TokenUpdate{
 		Description: in.Description,
 		Enabled:     in.Enabled,
 		Expiration:  in.Expiration,
-	})
+	}
+	if len(attrErrs) > 0 {
+		// Report the other attributes' problems too; the checks against
+		// the token's current state wait for a well-formed document.
+		_, verr := upd.Validate(nil, s.now())
+		return withAttributeErrors(attrErrs, verr)
+	}
+	t, err := s.svc.UpdateToken(ctx(c), principalOf(c), c.Param("userId"), c.Param("tokenId"), upd)
 	if err != nil {
 		return err
 	}

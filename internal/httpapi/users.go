@@ -26,9 +26,10 @@ type user struct {
 	self string
 }
 
-// JSONAPILinks implements jsonapi.Linkable.
+// JSONAPILinks implements jsonapi.Linkable. JSON:API 1.0 allows only self
+// in a resource's links, so the user's tokens are not linked here.
 func (u *user) JSONAPILinks() *jsonapi.Links {
-	return &jsonapi.Links{"self": u.self, "apiTokens": u.self + "/api-tokens"}
+	return &jsonapi.Links{"self": u.self}
 }
 
 type userInput struct {

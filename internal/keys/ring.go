@@ -17,9 +17,9 @@ import (
 	"github.com/tokend/tokend/pkg/verifier"
 )
 
-// refreshInterval bounds how often a lookup of an unknown key id may reload
-// the keys from the store, so that tokens naming random key ids cannot turn
-// into a flood of queries.
+// refreshInterval bounds how often lookups of unknown key ids reload the
+// keys from the store, so that tokens naming random key ids cannot turn into
+// a flood of queries.
 const refreshInterval = time.Second
 
 // Ring signs tokens with the active key and serves the public keys that
@@ -29,9 +29,13 @@ type Ring struct {
 	sealer *Sealer
 	now    func() time.Time
 
-	mu          sync.RWMutex
-	keys        map[string]*entry
-	refreshedAt time.Time
+	mu   sync.RWMutex
+	keys map[string]*entry
+	// loadedAt is when the last reload from the store started, on the
+	// monotonic clock.
+	loadedAt time.Time
+
+	reloadMu sync.Mutex // one reload for unknown key ids at a time
 }
 
 type entry struct {
@@ -89,26 +93,51 @@ func (r *Ring) Sign(ctx context.Context, c verifier.Claims) (token, kid string, 
 }
 
 // PublicKey returns the public key with the id if it may verify tokens now.
-// It implements verifier.KeySet. An unknown id reloads the keys, at most once
-// a second, so that a key created by another replica is found.
+// It implements verifier.KeySet. An unknown id reloads the keys, so that a
+// key created by another replica or the command line is found.
 func (r *Ring) PublicKey(kid string) (ed25519.PublicKey, bool) {
-	r.mu.RLock()
-	e, ok := r.keys[kid]
-	stale := r.now().Sub(r.refreshedAt) >= refreshInterval
-	r.mu.RUnlock()
-	if !ok && stale && looksLikeKeyID(kid) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if r.refresh(ctx) == nil {
-			r.mu.RLock()
-			e, ok = r.keys[kid]
-			r.mu.RUnlock()
-		}
+	e, ok := r.lookup(kid)
+	if !ok && looksLikeKeyID(kid) {
+		e, ok = r.reload(kid)
 	}
 	if !ok || !e.rec.Verifies(r.now()) {
 		return nil, false
 	}
 	return e.rec.PublicKey, true
+}
+
+func (r *Ring) lookup(kid string) (*entry, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.keys[kid]
+	return e, ok
+}
+
+// reload reloads the keys to look for kid. Reloads happen at most once per
+// refreshInterval: a lookup arriving sooner waits for the next reload rather
+// than refusing a token signed by a key created a moment ago, and lookups
+// waiting together share one reload.
+func (r *Ring) reload(kid string) (*entry, bool) {
+	arrived := time.Now()
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	r.mu.RLock()
+	last := r.loadedAt
+	r.mu.RUnlock()
+	if last.After(arrived) {
+		// A reload started while this lookup waited: it saw kid if it
+		// existed.
+		return r.lookup(kid)
+	}
+	if wait := refreshInterval - time.Since(last); wait > 0 {
+		time.Sleep(min(wait, refreshInterval))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if r.refresh(ctx) != nil {
+		return nil, false
+	}
+	return r.lookup(kid)
 }
 
 func looksLikeKeyID(kid string) bool {
@@ -205,8 +234,14 @@ func (r *Ring) generate(now time.Time) *entry {
 // refresh reloads every key from the store, keeping the private keys already
 // opened.
 func (r *Ring) refresh(ctx context.Context) error {
+	started := time.Now()
 	recs, err := r.store.ListKeys(ctx)
 	if err != nil {
+		// A failed reload counts too: lookups of unknown ids must not
+		// queue up behind one another while the database is down.
+		r.mu.Lock()
+		r.loadedAt = started
+		r.mu.Unlock()
 		return err
 	}
 	r.mu.Lock()
@@ -220,6 +255,6 @@ func (r *Ring) refresh(ctx context.Context) error {
 		keys[rec.ID] = e
 	}
 	r.keys = keys
-	r.refreshedAt = r.now()
+	r.loadedAt = started
 	return nil
 }

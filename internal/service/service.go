@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -190,6 +191,9 @@ func hash(raw string) []byte {
 
 // Ping checks that the database answers.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// DB returns the database handle, for its connection pool statistics.
+func (s *Service) DB() *sql.DB { return s.store.SQL() }
 
 // Issuer returns the iss claim of tokend's tokens.
 func (s *Service) Issuer() string { return s.issuer }

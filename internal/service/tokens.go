@@ -13,9 +13,9 @@ import (
 
 // CreateToken issues a token for the user on the caller's behalf. Beyond
 // validation, it enforces the no-escalation rules: the scopes must be ones
-// the user may hold; a token minting for its own user can grant no scope,
-// no lifetime and no reach (sourceIp, resources) beyond its own; and only a
-// token holding an admin-only scope can grant it to another user.
+// the user may hold; a token minting for its own user, or for another
+// admin, can grant no scope and no lifetime beyond its own; and a token
+// minting for its own user, no reach (sourceIp, resources) beyond its own.
 // It returns the token's metadata and the token string, which is shown once.
 func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
@@ -76,11 +76,12 @@ func noEscalation(p *Principal, user apitoken.User, spec apitoken.TokenSpec) err
 	forbid := func(field, format string, args ...any) {
 		errs = append(errs, &apitoken.Error{Code: apitoken.Forbidden, Field: field, Detail: fmt.Sprintf(format, args...)})
 	}
-	if user.ID != p.User.ID {
-		if extra := apitoken.Subtract(apitoken.Intersect(spec.Scopes, apitoken.AdminOnlyScopes), p.Scopes); len(extra) > 0 {
-			forbid("scope", "Only a token holding %s may grant it.", quote(extra))
-		}
-		return errs.Err()
+	self := user.ID == p.User.ID
+	// A token for another admin is bounded like one for oneself: otherwise
+	// a narrow admin token could mint a broad one for a second admin, whose
+	// token could then mint a broad one back.
+	if !self && user.Role != apitoken.RoleAdmin {
+		return nil
 	}
 	if extra := apitoken.Subtract(spec.Scopes, p.Scopes); len(extra) > 0 {
 		forbid("scope", "A token cannot grant scopes it does not hold: %s.", quote(extra))
@@ -88,6 +89,9 @@ func noEscalation(p *Principal, user apitoken.User, spec apitoken.TokenSpec) err
 	if spec.Expiration.After(p.Token.Expiration) {
 		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.",
 			apitoken.FormatTime(p.Token.Expiration))
+	}
+	if !self {
+		return errs.Err()
 	}
 	if p.Token.SourceIP != "" && !sourceIPWithin(spec.SourceIP, p.Token.SourceIP) {
 		forbid("sourceIp", "A token restricted to %s can only create tokens restricted within it.", p.Token.SourceIP)

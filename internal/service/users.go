@@ -33,10 +33,13 @@ func (s *Service) AddUser(ctx context.Context, req apitoken.UserRequest) (apitok
 	return u, nil
 }
 
-// GetUser returns a user. Admins may read any user; members only themselves.
+// GetUser returns a user. Every user may read itself, with any of its
+// tokens; reading another user takes an admin and the users scope.
 func (s *Service) GetUser(ctx context.Context, p *Principal, userID string) (apitoken.User, error) {
-	if err := authorize(p, apitoken.ScopeUsers, userID); err != nil {
-		return apitoken.User{}, err
+	if userID != p.User.ID {
+		if err := authorizeAdmin(p, apitoken.ScopeUsers); err != nil {
+			return apitoken.User{}, err
+		}
 	}
 	return s.targetUser(ctx, userID)
 }
@@ -78,6 +81,10 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, u
 		}
 		if upd.Scopes != nil {
 			req.Scopes = upd.Scopes
+		} else if req.Role != string(apitoken.RoleAdmin) && u.Scopes != nil {
+			// A demoted admin keeps its explicit scopes but the admin-only ones.
+			kept := strings.Join(apitoken.Subtract(u.Scopes, apitoken.AdminOnlyScopes), " ")
+			req.Scopes = &kept
 		}
 		if upd.Service != nil {
 			req.Service = *upd.Service

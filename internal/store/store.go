@@ -80,6 +80,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
+		// Ping below checks the connection, within ctx, and reports an
+		// unreachable database as unavailable.
+		DisableAutomaticPing: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s database: %w", dialect, err)
@@ -120,6 +123,12 @@ func postgresDSN(raw string) (string, error) {
 	}
 	u.RawQuery = q.Encode()
 	return u.String(), nil
+}
+
+// SQL returns the underlying database handle.
+func (s *Store) SQL() *sql.DB {
+	db, _ := s.db.DB()
+	return db
 }
 
 // Dialect returns Postgres or SQLite.

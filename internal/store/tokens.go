@@ -185,7 +185,11 @@ func (ts *Tokens) Update(ctx context.Context, userID, id string, fn func(*apitok
 		if row, err = newTokenRow(&t); err != nil {
 			return err
 		}
-		return tx.Save(&row).Error
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		t, err = row.token() // the state as stored, times at their stored precision
+		return err
 	})
 	if err != nil {
 		return apitoken.Token{}, ts.s.wrap(err, tokenNotFound)

@@ -140,7 +140,11 @@ func (us *Users) Update(ctx context.Context, id string, fn func(*apitoken.User) 
 			return err
 		}
 		row = newUserRow(&u)
-		return tx.Save(&row).Error
+		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		u = row.user() // the state as stored, times at their stored precision
+		return nil
 	})
 	if err != nil {
 		return apitoken.User{}, us.s.wrap(err, "user not found")

@@ -40,6 +40,11 @@ func ParsePrefixes(list string) ([]netip.Prefix, error) {
 			if err != nil {
 				return nil, fmt.Errorf("clientip: %q is not an address or CIDR range", s)
 			}
+			// Trusted compares unmapped addresses, so an IPv4-mapped range
+			// must become its IPv4 range to match anything.
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked())
 			continue
 		}

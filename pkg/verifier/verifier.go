@@ -94,16 +94,19 @@ type Verifier struct {
 	base    *url.URL
 	proxies *clientip.Resolver
 
-	mu        sync.RWMutex
-	keys      map[string]key
-	keysETag  string
-	tokens    map[string]tokenState
-	users     map[string]bool // disabled users
-	cursor    string
-	syncedAt  time.Time
-	keyLookup time.Time
+	mu       sync.RWMutex
+	keys     map[string]key
+	keysETag string
+	// keysFetchedAt is when the last fetch of the keys started, on the
+	// monotonic clock.
+	keysFetchedAt time.Time
+	tokens        map[string]tokenState
+	users         map[string]bool // disabled users
+	cursor        string
+	syncedAt      time.Time
 
-	syncMu sync.Mutex // one sync at a time
+	syncMu  sync.Mutex // one sync at a time
+	fetchMu sync.Mutex // one fetch for unknown key ids at a time
 }
 
 type key struct {
@@ -186,34 +189,48 @@ func (v *Verifier) syncsRevocations() bool {
 }
 
 // PublicKey implements KeySet. A key id not seen before makes the verifier
-// fetch tokend's keys, at most once a second, so that a rotation is picked
-// up before the next sync.
+// fetch tokend's keys, so that a rotation is picked up before the next sync.
 func (v *Verifier) PublicKey(kid string) (ed25519.PublicKey, bool) {
-	v.mu.RLock()
-	k, ok := v.keys[kid]
-	v.mu.RUnlock()
+	k, ok := v.key(kid)
 	if !ok && v.base != nil && len(v.cfg.Keys) == 0 && strings.HasPrefix(kid, paserk.PIDPrefix) {
-		v.mu.Lock()
-		due := v.cfg.Now().Sub(v.keyLookup) >= time.Second
-		if due {
-			v.keyLookup = v.cfg.Now()
-		}
-		v.mu.Unlock()
-		if due {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if err := v.syncKeys(ctx); err != nil {
-				v.cfg.Logger.Warn("tokend verifier: fetch keys", "err", err)
-			}
-			cancel()
-			v.mu.RLock()
-			k, ok = v.keys[kid]
-			v.mu.RUnlock()
-		}
+		k, ok = v.fetchFor(kid)
 	}
 	if !ok || (k.status != "active" && k.status != "retiring") {
 		return nil, false
 	}
 	return k.pub, true
+}
+
+func (v *Verifier) key(kid string) (key, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	k, ok := v.keys[kid]
+	return k, ok
+}
+
+// fetchFor fetches tokend's keys to look for kid. Fetches happen at most
+// once a second: a lookup arriving sooner waits for the next fetch rather
+// than refusing a token from a key created a moment ago, and lookups
+// waiting together share one fetch.
+func (v *Verifier) fetchFor(kid string) (key, bool) {
+	arrived := time.Now()
+	v.fetchMu.Lock()
+	defer v.fetchMu.Unlock()
+	v.mu.RLock()
+	last := v.keysFetchedAt
+	v.mu.RUnlock()
+	if last.After(arrived) {
+		return v.key(kid) // a fetch started while this lookup waited
+	}
+	if wait := time.Second - time.Since(last); wait > 0 {
+		time.Sleep(wait)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := v.syncKeys(ctx); err != nil {
+		v.cfg.Logger.Warn("tokend verifier: fetch keys", "err", err)
+	}
+	return v.key(kid)
 }
 
 // Verify checks a token for a request from clientIP that needs the given
@@ -365,9 +382,10 @@ func (v *Verifier) syncKeys(ctx context.Context) error {
 			Status string `json:"status"`
 		} `json:"keys"`
 	}
-	v.mu.RLock()
+	v.mu.Lock()
 	etag := v.keysETag
-	v.mu.RUnlock()
+	v.keysFetchedAt = time.Now()
+	v.mu.Unlock()
 	newTag, err := v.get(ctx, "/.well-known/paseto-keys", nil, "", etag, &set)
 	if err != nil || newTag == etag {
 		return err

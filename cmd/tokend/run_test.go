@@ -1,0 +1,749 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tokend/tokend/internal/dbtest"
+	"github.com/tokend/tokend/internal/jsonapitest"
+	"github.com/tokend/tokend/internal/store"
+)
+
+const testSecret = "cmd-test-secret-cmd-test-secret-0123456789"
+
+// tokenPattern matches a tokend token anywhere in a text.
+var tokenPattern = regexp.MustCompile(`v2\.public\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)?`)
+
+// testEnv is a process environment for run.
+type testEnv map[string]string
+
+func (e testEnv) getenv(name string) string { return e[name] }
+
+// with returns a copy of the environment with the variables changed; an
+// empty value unsets one.
+func (e testEnv) with(kv ...string) testEnv {
+	out := testEnv{}
+	for k, v := range e {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			delete(out, kv[i])
+		} else {
+			out[kv[i]] = kv[i+1]
+		}
+	}
+	return out
+}
+
+// newEnv returns the environment of a tokend with its own data directory,
+// on the database of the dialect: the SQLite file in the data directory
+// (no TOKEND_DATABASE_URL, as on a bare machine) or a fresh PostgreSQL
+// schema.
+func newEnv(t *testing.T, dialect string) testEnv {
+	t.Helper()
+	env := testEnv{"TOKEND_DATA_DIR": t.TempDir(), "TOKEND_SECRET": testSecret}
+	if dialect == store.Postgres {
+		env["TOKEND_DATABASE_URL"] = dbtest.NewURL(t, store.Postgres)
+	}
+	return env
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// freeAddr returns a loopback address with a port that was free just now.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// server is a "tokend serve" running in the test.
+type server struct {
+	URL            string
+	Stdout, Stderr *syncBuffer
+
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
+	err      error
+}
+
+// startServe runs "tokend serve" with the environment on a free loopback
+// port (unless TOKEND_LISTEN is set) and waits until /readyz answers 200.
+// The server is stopped when the test ends.
+func startServe(t *testing.T, env testEnv) *server {
+	t.Helper()
+	if env["TOKEND_LISTEN"] == "" {
+		env = env.with("TOKEND_LISTEN", freeAddr(t))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{
+		URL:    "http://" + env["TOKEND_LISTEN"],
+		Stdout: &syncBuffer{}, Stderr: &syncBuffer{},
+		cancel: cancel, done: make(chan error, 1),
+	}
+	go func() { s.done <- run(ctx, []string{"serve"}, env.getenv, s.Stdout, s.Stderr) }()
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	waitReady(t, s)
+	return s
+}
+
+// waitReady polls /readyz until it answers 200.
+func waitReady(t *testing.T, s *server) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			s.stopOnce.Do(func() { s.err = err })
+			t.Fatalf("serve ended before it was ready: %v\nstderr:\n%s", err, s.Stderr)
+		default:
+		}
+		resp, err := client.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready after 30s (last: %v)\nstderr:\n%s", err, s.Stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop cancels the server's context and returns what run returned.
+func (s *server) stop() error {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		select {
+		case s.err = <-s.done:
+		case <-time.After(30 * time.Second):
+			s.err = errors.New("run did not return within 30s of its context ending")
+		}
+	})
+	return s.err
+}
+
+// cli runs a tokend command to completion and returns its output.
+func cli(t *testing.T, env testEnv, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = run(ctx, args, env.getenv, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+// mustCLI runs a command that must succeed and returns its stdout.
+func mustCLI(t *testing.T, env testEnv, args ...string) string {
+	t.Helper()
+	out, errOut, err := cli(t, env, args...)
+	if err != nil {
+		t.Fatalf("tokend %s: %v\nstderr:\n%s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// onlyLine returns the one line out holds, failing the test unless out is
+// exactly one line ending in a newline.
+func onlyLine(t *testing.T, what, out string) string {
+	t.Helper()
+	line, ok := strings.CutSuffix(out, "\n")
+	if !ok || line == "" || strings.ContainsAny(line, "\n\r\t ") {
+		t.Fatalf("%s printed %q, want one line holding a single value", what, out)
+	}
+	return line
+}
+
+// httpResult is a response with its body read.
+type httpResult struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// call sends a request to a running server, with a bounded wait, and checks
+// that a JSON:API answer is a valid JSON:API document.
+func call(t *testing.T, method, url, token string, body []byte) httpResult {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/vnd.api+json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	client := &http.Client{Timeout: 15 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Content-Type") == "application/vnd.api+json" {
+		jsonapitest.Validate(t, b)
+	}
+	return httpResult{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// expect fails the test unless the result has the status.
+func (r httpResult) expect(t *testing.T, status int) httpResult {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d\n%s", r.Status, status, r.Body)
+	}
+	return r
+}
+
+// errorCode returns the code of the first error of an error document.
+func (r httpResult) errorCode() string {
+	var doc struct {
+		Errors []struct {
+			Code string `json:"code"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(r.Body, &doc) != nil || len(doc.Errors) == 0 {
+		return ""
+	}
+	return doc.Errors[0].Code
+}
+
+// forwardAuth asks the server's forward-auth endpoint whether the token
+// holds the scope, and returns the status and the subject it reports.
+func forwardAuth(t *testing.T, s *server, token, scope string) (int, string) {
+	t.Helper()
+	r := call(t, http.MethodGet, s.URL+"/auth?scope="+url.QueryEscape(scope), token, nil)
+	return r.Status, r.Header.Get("X-Token-Subject")
+}
+
+// bootstrapToken returns the one token serve printed on stdout, and fails
+// the test unless there is exactly one, clearly marked.
+func bootstrapToken(t *testing.T, stdout string) string {
+	t.Helper()
+	tokens := tokenPattern.FindAllString(stdout, -1)
+	if len(tokens) != 1 {
+		t.Fatalf("serve printed %d tokens on its first start, want 1:\n%s", len(tokens), stdout)
+	}
+	if !strings.Contains(stdout, "bootstrap admin token") || !strings.Contains(stdout, "token: "+tokens[0]+"\n") {
+		t.Fatalf("the bootstrap token is not clearly marked:\n%s", stdout)
+	}
+	return tokens[0]
+}
+
+// keyID returns the kid in a token's footer.
+func keyID(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 4 {
+		t.Fatalf("token %q has no footer", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[3])
+	if err != nil {
+		t.Fatalf("token footer: %v", err)
+	}
+	var f struct {
+		KID string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &f); err != nil || f.KID == "" {
+		t.Fatalf("token footer %s has no kid: %v", b, err)
+	}
+	return f.KID
+}
+
+// createTokenBody is the JSON:API document creating a token.
+func createTokenBody(description, scope string, expiration time.Time) []byte {
+	b, _ := json.Marshal(map[string]any{"data": map[string]any{"type": "apiToken", "attributes": map[string]any{
+		"description": description,
+		"scope":       scope,
+		"expiration":  expiration.UTC().Format("2006-01-02T15:04:05.000Z"),
+	}}})
+	return b
+}
+
+// createdToken returns the token of a create response.
+func createdToken(t *testing.T, r httpResult) string {
+	t.Helper()
+	var doc struct {
+		Data struct {
+			Attributes struct {
+				Token string `json:"token"`
+			} `json:"attributes"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(r.Body, &doc); err != nil || doc.Data.Attributes.Token == "" {
+		t.Fatalf("create response has no token: %s", r.Body)
+	}
+	return doc.Data.Attributes.Token
+}
+
+func TestServeBootstrapsOnceAndGeneratesTheSecret(t *testing.T) {
+	dataDir := t.TempDir()
+	env := testEnv{"TOKEND_DATA_DIR": dataDir} // no TOKEND_SECRET, no database URL
+
+	s := startServe(t, env)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		r := call(t, http.MethodGet, s.URL+path, "", nil).expect(t, http.StatusOK)
+		if !bytes.Contains(r.Body, []byte(`"status"`)) {
+			t.Errorf("GET %s = %s, want a status document", path, r.Body)
+		}
+	}
+	admin := bootstrapToken(t, s.Stdout.String())
+	if status, sub := forwardAuth(t, s, admin, "users-write api-tokens-write introspect"); status != http.StatusOK || sub == "" {
+		t.Fatalf("the bootstrap token does not hold every scope: forward-auth = %d, subject %q", status, sub)
+	}
+	_, adminID := forwardAuth(t, s, admin, "users")
+	if !strings.Contains(s.Stdout.String(), adminID) {
+		t.Errorf("the bootstrap banner does not name the admin %s:\n%s", adminID, s.Stdout)
+	}
+	r := call(t, http.MethodGet, s.URL+"/users/"+adminID+"/api-tokens", admin, nil).expect(t, http.StatusOK)
+	if !bytes.Contains(r.Body, []byte("Bootstrap admin token")) {
+		t.Errorf("the admin's tokens do not list the bootstrap token: %s", r.Body)
+	}
+
+	// The secret was generated into the data directory, with a warning.
+	secret, err := os.ReadFile(filepath.Join(dataDir, "secret"))
+	if err != nil || len(bytes.TrimSpace(secret)) < 32 {
+		t.Fatalf("generated secret: %q, %v", secret, err)
+	}
+	if info, err := os.Stat(filepath.Join(dataDir, "secret")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode = %v, %v; want 0600", info.Mode(), err)
+	}
+	if !strings.Contains(s.Stderr.String(), "TOKEND_SECRET is not set: generated a secret") {
+		t.Errorf("no warning about the generated secret:\n%s", s.Stderr)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatalf("run returned %v after its context ended", err)
+	}
+
+	// A restart on the same database prints no token, reuses the secret
+	// (or it could not open its signing key), and still accepts the token.
+	again := startServe(t, env)
+	if out := again.Stdout.String(); out != "" {
+		t.Fatalf("a restart printed on stdout:\n%s", out)
+	}
+	if !strings.Contains(again.Stderr.String(), "using the secret generated earlier") {
+		t.Errorf("no warning about the reused secret:\n%s", again.Stderr)
+	}
+	if status, _ := forwardAuth(t, again, admin, "users"); status != http.StatusOK {
+		t.Errorf("after a restart, the bootstrap token gets %d, want 200", status)
+	}
+}
+
+func TestServeShutsDownGracefully(t *testing.T) {
+	env := newEnv(t, store.SQLite)
+	s := startServe(t, env)
+	admin := bootstrapToken(t, s.Stdout.String())
+	_, adminID := forwardAuth(t, s, admin, "api-tokens-write")
+
+	// A request is in flight: its headers are sent, its body only half.
+	body := createTokenBody("in flight", "customers", time.Now().Add(time.Hour))
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/users/"+adminID+"/api-tokens", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(body))
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	req.Header.Set("Authorization", "Bearer "+admin)
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+		if err != nil {
+			resc <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		resc <- result{resp.StatusCode, b, err}
+	}()
+	half := len(body) / 2
+	if _, err := pw.Write(body[:half]); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing signals that the server has accepted the connection and read
+	// the headers; give it a moment.
+	time.Sleep(200 * time.Millisecond)
+
+	s.cancel()
+	// Shutdown waits for the request: run does not return yet, and new
+	// connections are refused.
+	refused := false
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL, "http://"), time.Second); err != nil {
+			refused = true
+			break
+		} else {
+			c.Close()
+		}
+	}
+	if !refused {
+		t.Error("the server still accepts connections after its context ended")
+	}
+	select {
+	case err := <-s.done:
+		s.stopOnce.Do(func() { s.err = err })
+		t.Fatalf("run returned %v with a request in flight", err)
+	default:
+	}
+
+	if _, err := pw.Write(body[half:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	res := <-resc
+	if res.err != nil || res.status != http.StatusCreated {
+		t.Fatalf("the in-flight request got %d, %v, want 201\n%s", res.status, res.err, res.body)
+	}
+	if !tokenPattern.Match(res.body) {
+		t.Errorf("the in-flight create returned no token: %s", res.body)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatalf("run returned %v, want nil after a graceful shutdown", err)
+	}
+	logs := s.Stderr.String()
+	if !strings.Contains(logs, `"msg":"shutting down"`) || !strings.Contains(logs, `"msg":"stopped"`) {
+		t.Errorf("the logs do not show the shutdown:\n%s", logs)
+	}
+}
+
+func TestCLIBesideARunningServer(t *testing.T) {
+	for _, dialect := range dbtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			env := newEnv(t, dialect).with("TOKEND_LOG_LEVEL", "debug")
+			s := startServe(t, env)
+			admin := bootstrapToken(t, s.Stdout.String())
+			secrets := []string{admin}
+
+			// users create prints the new id alone.
+			email := "m-" + uuid.NewString()[:8] + "@example.com"
+			memberID := onlyLine(t, "users create", mustCLI(t, env, "users", "create", "--email", email, "--role", "member"))
+			if u, err := uuid.Parse(memberID); err != nil || u.String() != memberID {
+				t.Fatalf("users create printed %q, want a UUID", memberID)
+			}
+
+			// tokens create prints the token alone, and the running server
+			// accepts it at once.
+			out := mustCLI(t, env, "tokens", "create", "--user", memberID, "--scope", "customers",
+				"--expires", "720h", "--description", "CLI token")
+			member := onlyLine(t, "tokens create", out)
+			if !tokenPattern.MatchString(member) || tokenPattern.FindString(member) != member {
+				t.Fatalf("tokens create printed %q, want a token", member)
+			}
+			secrets = append(secrets, member)
+			if status, sub := forwardAuth(t, s, member, "customers"); status != http.StatusOK || sub != memberID {
+				t.Fatalf("the server answers the CLI token with %d, subject %q; want 200, %s", status, sub, memberID)
+			}
+			if status, _ := forwardAuth(t, s, member, "accounts"); status != http.StatusForbidden {
+				t.Errorf("a scope the CLI token lacks: %d, want 403", status)
+			}
+
+			// The member reads its own tokens with a token holding api-tokens.
+			reader := onlyLine(t, "tokens create", mustCLI(t, env, "tokens", "create", "--user", memberID,
+				"--scope", "api-tokens", "--expires", "1h", "--description", "reader"))
+			secrets = append(secrets, reader)
+			r := call(t, http.MethodGet, s.URL+"/users/"+memberID+"/api-tokens", reader, nil).expect(t, http.StatusOK)
+			var list struct {
+				Data []struct {
+					Attributes struct {
+						Description string `json:"description"`
+						Scope       string `json:"scope"`
+						Expiration  string `json:"expiration"`
+					} `json:"attributes"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal(r.Body, &list); err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, d := range list.Data {
+				if d.Attributes.Description == "CLI token" && d.Attributes.Scope == "customers" {
+					found = true
+					exp, err := time.Parse(time.RFC3339, d.Attributes.Expiration)
+					if err != nil || exp.Sub(time.Now().Add(720*time.Hour)).Abs() > time.Minute {
+						t.Errorf("CLI token expiration = %q, want about 720h from now", d.Attributes.Expiration)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("the member's tokens do not list the CLI token: %s", r.Body)
+			}
+
+			// Validation errors exit non-zero with a readable message and
+			// print nothing on stdout.
+			for _, tc := range []struct {
+				name string
+				args []string
+				want []string
+			}{
+				{"a bad email and role", []string{"users", "create", "--email", "not-an-email", "--role", "boss"}, []string{"email", "role"}},
+				{"an unknown scope", []string{"tokens", "create", "--user", memberID, "--scope", "no-such-scope", "--description", "x"}, []string{"no-such-scope"}},
+				{"a lifetime beyond the maximum", []string{"tokens", "create", "--user", memberID, "--scope", "customers", "--expires", "1000d", "--description", "x"}, []string{"expiration"}},
+				{"a missing description", []string{"tokens", "create", "--user", memberID, "--scope", "customers"}, []string{"description"}},
+				{"no user", []string{"tokens", "create", "--scope", "customers", "--description", "x"}, []string{"--user"}},
+				{"an unknown user", []string{"tokens", "create", "--user", uuid.NewString(), "--scope", "customers", "--description", "x"}, []string{"not found"}},
+				{"a bad duration", []string{"tokens", "create", "--user", memberID, "--scope", "customers", "--expires", "soon", "--description", "x"}, []string{"--expires", "duration", "RFC 3339"}},
+				{"an unknown flag", []string{"users", "create", "--mail", "a@example.com"}, []string{"-mail"}},
+			} {
+				t.Run(tc.name+" is refused", func(t *testing.T) {
+					out, errOut, err := cli(t, env, tc.args...)
+					if err == nil {
+						t.Fatalf("tokend %s succeeded, printing %q", strings.Join(tc.args, " "), out)
+					}
+					if out != "" {
+						t.Errorf("stdout = %q, want nothing", out)
+					}
+					msg := strings.ToLower(err.Error())
+					for _, w := range tc.want {
+						if !strings.Contains(msg, strings.ToLower(w)) {
+							t.Errorf("error %q does not mention %q", err, w)
+						}
+					}
+					if strings.Contains(msg, "sql") || strings.Contains(msg, "goroutine") || strings.Contains(msg, "panic") {
+						t.Errorf("error %q is not a message for a person", err)
+					}
+					if strings.Contains(errOut+err.Error(), "v2.public.") {
+						t.Errorf("a failed command printed a token: %s %v", errOut, err)
+					}
+				})
+			}
+
+			// keys list shows the one active key that signed every token.
+			kid := keyID(t, member)
+			if keyID(t, admin) != kid {
+				t.Fatalf("the bootstrap and CLI tokens carry different kids")
+			}
+			listed := mustCLI(t, env, "keys", "list")
+			rows := strings.Split(strings.TrimSpace(listed), "\n")
+			if len(rows) != 2 || !strings.HasPrefix(rows[0], "KID") || !strings.HasPrefix(rows[1], kid+" ") ||
+				strings.Fields(rows[1])[1] != "active" {
+				t.Fatalf("keys list =\n%s\nwant a header and %s active", listed, kid)
+			}
+
+			// keys rotate prints the new kid; the running server keeps
+			// accepting tokens signed before, and signs with the new key.
+			newKID := onlyLine(t, "keys rotate", mustCLI(t, env, "keys", "rotate"))
+			if newKID == kid || !strings.HasPrefix(newKID, "k2.pid.") {
+				t.Fatalf("keys rotate printed %q, want a new k2.pid id", newKID)
+			}
+			listed = mustCLI(t, env, "keys", "list")
+			if !regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(kid)+` +retiring `).MatchString(listed) ||
+				!regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(newKID)+` +active `).MatchString(listed) {
+				t.Errorf("after rotation, keys list =\n%s\nwant %s retiring and %s active", listed, kid, newKID)
+			}
+			for _, tok := range []string{admin, member} {
+				if status, _ := forwardAuth(t, s, tok, "customers"); status != http.StatusOK {
+					t.Errorf("a token signed before the rotation gets %d, want 200", status)
+				}
+			}
+			rotated := onlyLine(t, "tokens create", mustCLI(t, env, "tokens", "create", "--user", memberID,
+				"--scope", "customers", "--expires", "1h", "--description", "after rotation"))
+			secrets = append(secrets, rotated)
+			if got := keyID(t, rotated); got != newKID {
+				t.Errorf("the CLI's token after rotation carries kid %s, want %s", got, newKID)
+			}
+			if status, _ := forwardAuth(t, s, rotated, "customers"); status != http.StatusOK {
+				t.Errorf("a CLI token signed by the new key gets %d from the running server, want 200", status)
+			}
+			created := call(t, http.MethodPost, s.URL+"/users/"+memberID+"/api-tokens", admin,
+				createTokenBody("API after rotation", "customers", time.Now().Add(time.Hour))).expect(t, http.StatusCreated)
+			apiToken := createdToken(t, created)
+			secrets = append(secrets, apiToken)
+			if got := keyID(t, apiToken); got != newKID {
+				t.Errorf("the server's token after rotation carries kid %s, want %s", got, newKID)
+			}
+			if status, _ := forwardAuth(t, s, apiToken, "customers"); status != http.StatusOK {
+				t.Errorf("the server's token after rotation gets %d, want 200", status)
+			}
+
+			// Refused tokens, and tokens where tokend does not look for
+			// them, get 401 and reach no log.
+			tampered := member[:len(member)-20] + strings.Repeat("A", 20)
+			secrets = append(secrets, tampered)
+			if r := call(t, http.MethodGet, s.URL+"/users/"+memberID+"/api-tokens", tampered, nil); r.Status != http.StatusUnauthorized || r.errorCode() != "unauthorized" {
+				t.Errorf("a tampered token: %d %s, want 401 unauthorized", r.Status, r.Body)
+			}
+			for _, q := range []string{"access_token", "token"} {
+				r := call(t, http.MethodGet, s.URL+"/users/"+memberID+"/api-tokens?"+q+"="+url.QueryEscape(reader), "", nil)
+				if r.Status != http.StatusUnauthorized || r.errorCode() != "unauthorized" {
+					t.Errorf("a token in ?%s: %d %s, want 401 unauthorized", q, r.Status, r.Body)
+				}
+			}
+
+			// migrate on a migrated database applies nothing.
+			_, errOut, err := cli(t, env, "migrate")
+			if err != nil || !strings.Contains(errOut, `"count":0`) {
+				t.Errorf("migrate on a migrated database: %v\n%s", err, errOut)
+			}
+
+			if err := s.stop(); err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+			if got := tokenPattern.FindAllString(s.Stdout.String(), -1); len(got) != 1 || got[0] != admin {
+				t.Errorf("serve's stdout holds tokens %q, want only the bootstrap token", got)
+			}
+			logs := s.Stderr.String()
+			if strings.Count(logs, `"msg":"request"`) < 10 {
+				t.Fatalf("the access log has too few requests to prove anything:\n%s", logs)
+			}
+			for _, tok := range secrets {
+				if strings.Contains(logs, tok) || strings.Contains(logs, signature(tok)) {
+					t.Errorf("serve's log holds a token:\n%s", logs)
+				}
+			}
+			if m := tokenPattern.FindString(logs); m != "" {
+				t.Errorf("serve's log holds a token %q", m)
+			}
+		})
+	}
+}
+
+// signature returns the last 40 characters of a token's signed part: a
+// fragment that a log holding a truncated or reformatted token would show.
+func signature(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) < 3 || len(parts[2]) < 40 {
+		return token
+	}
+	return parts[2][len(parts[2])-40:]
+}
+
+func TestMigrate(t *testing.T) {
+	for _, dialect := range dbtest.Dialects() {
+		t.Run(dialect, func(t *testing.T) {
+			env := newEnv(t, dialect)
+			out, errOut, err := cli(t, env, "migrate")
+			if err != nil {
+				t.Fatalf("migrate: %v\n%s", err, errOut)
+			}
+			if out != "" {
+				t.Errorf("migrate printed %q on stdout, want nothing", out)
+			}
+			var applied struct {
+				Msg   string `json:"msg"`
+				Count int    `json:"count"`
+			}
+			for _, line := range strings.Split(strings.TrimSpace(errOut), "\n") {
+				if json.Unmarshal([]byte(line), &applied) == nil && applied.Msg == "migrations applied" {
+					break
+				}
+			}
+			if applied.Msg != "migrations applied" || applied.Count == 0 {
+				t.Fatalf("migrate on an empty database applied %d migrations:\n%s", applied.Count, errOut)
+			}
+			if _, errOut, err := cli(t, env, "migrate"); err != nil || !strings.Contains(errOut, `"count":0`) {
+				t.Errorf("a second migrate: %v, want no migration applied\n%s", err, errOut)
+			}
+			// A migrated database needs no migration when serve starts.
+			s := startServe(t, env)
+			if strings.Contains(s.Stderr.String(), "applied migration") {
+				t.Errorf("serve applied migrations on a migrated database:\n%s", s.Stderr)
+			}
+			bootstrapToken(t, s.Stdout.String())
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out := mustCLI(t, testEnv{}, "version")
+	if out != "tokend "+version+"\n" {
+		t.Errorf("version printed %q, want %q", out, "tokend "+version+"\n")
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  testEnv
+		want string
+	}{
+		{"no command", nil, nil, "no command"},
+		{"an unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
+		{"an unknown users command", []string{"users", "delete"}, nil, `unknown command "users delete"`},
+		{"keys without its command", []string{"keys"}, nil, `unknown command "keys"`},
+		{"serve with an argument", []string{"serve", "now"}, nil, "serve takes no arguments"},
+		{"a bad environment value", []string{"migrate"}, testEnv{"TOKEND_MAX_TOKEN_LIFETIME": "forever"}, "TOKEND_MAX_TOKEN_LIFETIME"},
+		{"a bad flag value", []string{"migrate", "--log-format", "xml"}, nil, "log format"},
+	} {
+		t.Run(tc.name+" is a usage error", func(t *testing.T) {
+			env := testEnv{"TOKEND_DATA_DIR": t.TempDir()}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			out, errOut, err := cli(t, env, tc.args...)
+			var u usageError
+			if !errors.As(err, &u) {
+				t.Fatalf("err = %v (%T), want a usage error", err, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %q, want it to mention %q", err, tc.want)
+			}
+			if out != "" {
+				t.Errorf("stdout = %q, want nothing", out)
+			}
+			if strings.Contains(tc.want, "command") && !strings.Contains(errOut, "usage: tokend") {
+				t.Errorf("stderr does not show the usage:\n%s", errOut)
+			}
+		})
+	}
+}
