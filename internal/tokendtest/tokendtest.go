@@ -50,6 +50,13 @@ type Server struct {
 	AdminID    string
 	AdminToken string
 	tb         testing.TB
+	http       *httptest.Server
+}
+
+// Close stops the server at once, as if tokend became unreachable.
+func (s *Server) Close() {
+	s.http.CloseClientConnections()
+	s.http.Close()
 }
 
 // Start starts a tokend, stopped when the test ends.
@@ -90,7 +97,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	if err != nil || token == "" {
 		tb.Fatalf("tokendtest: bootstrap: %v", err)
 	}
-	return &Server{URL: srv.URL, Store: st, Ring: ring, Service: svc, AdminID: admin.ID, AdminToken: token, tb: tb}
+	return &Server{URL: srv.URL, Store: st, Ring: ring, Service: svc, AdminID: admin.ID, AdminToken: token, tb: tb, http: srv}
 }
 
 // User creates a user and returns its id.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -292,6 +294,40 @@ func TestMiddlewareRequiresScopes(t *testing.T) {
 			}
 			if r := call(read); r.StatusCode != 200 {
 				t.Fatalf("read token: %d", r.StatusCode)
+			}
+		})
+	}
+}
+
+func TestVerifierWhenTokendIsUnreachable(t *testing.T) {
+	for _, allowStale := range []bool{false, true} {
+		name := "refuses every token once the state is too old"
+		if allowStale {
+			name = "with AllowStale, keeps accepting tokens"
+		}
+		t.Run(name, func(t *testing.T) {
+			srv := tokendtest.Start(t, tokendtest.Options{})
+			tok, _ := srv.Mint(srv.User(apitoken.RoleMember), "customers")
+			const staleness = 800 * time.Millisecond
+			v := startSynced(t, srv, 100*time.Millisecond, func(c *verifier.Config) {
+				c.MaxStaleness = staleness
+				c.AllowStale = allowStale
+				c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			})
+			srv.Close()
+			stopped := time.Now()
+			if _, err := v.Verify(tok, loopback); err != nil {
+				t.Fatalf("just after tokend went away: %v", err)
+			}
+			for time.Since(stopped) < staleness+500*time.Millisecond {
+				time.Sleep(50 * time.Millisecond)
+			}
+			_, err := v.Verify(tok, loopback)
+			switch {
+			case allowStale && err != nil:
+				t.Fatalf("stale state with AllowStale: %v", err)
+			case !allowStale && !errors.Is(err, verifier.ErrStale):
+				t.Fatalf("stale state: %v, want ErrStale", err)
 			}
 		})
 	}

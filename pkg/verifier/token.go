@@ -9,6 +9,7 @@ package verifier
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,12 +155,18 @@ func Parse(raw string, keys KeySet, opt Options) (*Claims, error) {
 	return &c, nil
 }
 
-// keyID reads the kid from a token's footer. The footer is not yet
-// authenticated: it only selects the key the signature is then checked with.
+// keyID reads the kid from a token's footer, the base64url segment after
+// the payload. The footer is not yet authenticated: it only selects the key
+// the signature is then checked with, and the signature covers it.
 func keyID(raw string) (string, error) {
-	footer, err := paseto.NewParser().UnsafeParseFooter(paseto.V2Public, raw)
-	if err != nil || len(footer) == 0 {
+	rest := raw[len(Prefix):]
+	dot := strings.IndexByte(rest, '.')
+	if dot < 0 || dot == len(rest)-1 {
 		return "", fmt.Errorf("%w: no footer", ErrMalformed)
+	}
+	footer, err := base64.RawURLEncoding.DecodeString(rest[dot+1:])
+	if err != nil {
+		return "", fmt.Errorf("%w: footer is not base64url", ErrMalformed)
 	}
 	var f Footer
 	if err := json.Unmarshal(footer, &f); err != nil || f.KeyID == "" {
