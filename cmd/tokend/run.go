@@ -339,9 +339,32 @@ func (e env) migrate(args []string) error {
 	return nil
 }
 
+// withApp runs a command that works on the database: it parses the flags
+// (define adds the command's own), requires operands operands, assembles
+// tokend and calls fn with the configuration, tokend and the operands.
+func (e env) withApp(name string, args []string, operands int, define func(*flag.FlagSet),
+	fn func(cfg *config.Config, a *app, rest []string) error) error {
+	cfg, rest, err := e.parse(name, args, define)
+	if err != nil {
+		return err
+	}
+	if len(rest) != operands {
+		if operands == 0 {
+			return usageError{name + " takes no arguments"}
+		}
+		return usageError{fmt.Sprintf("%s takes %d argument(s), not %d", name, operands, len(rest))}
+	}
+	a, err := e.open(cfg, e.logger(cfg), 0)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return fn(cfg, a, rest)
+}
+
 func (e env) usersCreate(args []string) error {
 	var req apitoken.UserRequest
-	cfg, rest, err := e.parse("users create", args, func(fs *flag.FlagSet) {
+	define := func(fs *flag.FlagSet) {
 		fs.StringVar(&req.Email, "email", "", "the user's email (required)")
 		fs.StringVar(&req.Role, "role", "", "admin or member (required)")
 		fs.BoolVar(&req.Service, "service", false, "a non-interactive user, one that only uses the API")
@@ -349,73 +372,51 @@ func (e env) usersCreate(args []string) error {
 			req.Scopes = &s
 			return nil
 		})
+	}
+	return e.withApp("users create", args, 0, define, func(_ *config.Config, a *app, _ []string) error {
+		u, err := a.svc.AddUser(e.ctx, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, u.ID)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usageError{"users create takes no arguments"}
-	}
-	a, err := e.open(cfg, e.logger(cfg), 0)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	u, err := a.svc.AddUser(e.ctx, req)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, u.ID)
-	return nil
 }
 
 func (e env) usersList(args []string) error {
-	cfg, _, err := e.parse("users list", args, nil)
-	if err != nil {
-		return err
-	}
-	a, err := e.open(cfg, e.logger(cfg), 0)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	users, _, err := a.store.Users.List(e.ctx, 1<<30, 0)
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tSERVICE\tDISABLED\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, u.Email, u.Role, u.Service, u.Disabled, apitoken.FormatTime(u.CreatedAt))
-	}
-	return tw.Flush()
+	return e.withApp("users list", args, 0, nil, func(_ *config.Config, a *app, _ []string) error {
+		users, _, err := a.store.Users.List(e.ctx, 1<<30, 0)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tSERVICE\tDISABLED\tCREATED")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, u.Email, u.Role, u.Service, u.Disabled, apitoken.FormatTime(u.CreatedAt))
+		}
+		return tw.Flush()
+	})
 }
 
 func (e env) usersSetDisabled(args []string, disabled bool) error {
-	cfg, rest, err := e.parse("users disable|enable", args, nil)
-	if err != nil {
-		return err
+	name := "users enable"
+	if disabled {
+		name = "users disable"
 	}
-	if len(rest) != 1 {
-		return usageError{"give exactly one user id"}
-	}
-	a, err := e.open(cfg, e.logger(cfg), 0)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	u, err := a.svc.SetUserDisabled(e.ctx, rest[0], disabled)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, u.ID)
-	return nil
+	return e.withApp(name, args, 1, nil, func(_ *config.Config, a *app, rest []string) error {
+		u, err := a.svc.SetUserDisabled(e.ctx, rest[0], disabled)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, u.ID)
+		return nil
+	})
 }
 
 func (e env) tokensCreate(args []string) error {
 	var userID, expires string
 	var req apitoken.TokenRequest
-	cfg, rest, err := e.parse("tokens create", args, func(fs *flag.FlagSet) {
+	define := func(fs *flag.FlagSet) {
 		fs.StringVar(&userID, "user", "", "id of the user the token is for (required)")
 		fs.Func("scope", "space-separated scopes (required)", func(s string) error { req.Scope = &s; return nil })
 		fs.Func("description", "what the token is for (required)", func(s string) error { req.Description = &s; return nil })
@@ -424,96 +425,63 @@ func (e env) tokensCreate(args []string) error {
 			req.SourceIP = &s
 			return nil
 		})
+	}
+	return e.withApp("tokens create", args, 0, define, func(_ *config.Config, a *app, _ []string) error {
+		if userID == "" {
+			return usageError{"--user is required"}
+		}
+		exp := expires
+		if d, err := config.ParseDuration(expires); err == nil {
+			exp = time.Now().Add(d).UTC().Format(time.RFC3339Nano)
+		} else if _, err := time.Parse(time.RFC3339Nano, expires); err != nil {
+			return usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", expires)}
+		}
+		req.Expiration = &exp
+		_, token, err := a.svc.IssueToken(e.ctx, userID, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, token)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if len(rest) > 0 {
-		return usageError{"tokens create takes no arguments"}
-	}
-	if userID == "" {
-		return usageError{"--user is required"}
-	}
-	exp := expires
-	if d, err := config.ParseDuration(expires); err == nil {
-		exp = time.Now().Add(d).UTC().Format(time.RFC3339Nano)
-	} else if _, err := time.Parse(time.RFC3339Nano, expires); err != nil {
-		return usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", expires)}
-	}
-	req.Expiration = &exp
-	a, err := e.open(cfg, e.logger(cfg), 0)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	_, token, err := a.svc.IssueToken(e.ctx, userID, req)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, token)
-	return nil
 }
 
 func (e env) keysList(args []string) error {
-	cfg, _, err := e.parse("keys list", args, nil)
-	if err != nil {
-		return err
-	}
-	a, err := e.open(cfg, e.logger(cfg), 0)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	recs, err := a.ring.List(e.ctx)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tSTATUS\tCREATED\tROTATED\tRETIRES")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.StatusAt(now), apitoken.FormatTime(r.CreatedAt),
-			timeOrDash(r.RotatedAt), timeOrDash(firstTime(r.RetiredAt, r.RetireAt)))
-	}
-	return tw.Flush()
+	return e.withApp("keys list", args, 0, nil, func(_ *config.Config, a *app, _ []string) error {
+		recs, err := a.ring.List(e.ctx)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "KID\tSTATUS\tCREATED\tROTATED\tRETIRES")
+		for _, r := range recs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.StatusAt(now), apitoken.FormatTime(r.CreatedAt),
+				timeOrDash(r.RotatedAt), timeOrDash(firstTime(r.RetiredAt, r.RetireAt)))
+		}
+		return tw.Flush()
+	})
 }
 
 func (e env) keysRotate(args []string) error {
-	cfg, _, err := e.parse("keys rotate", args, nil)
-	if err != nil {
-		return err
-	}
-	a, err := e.open(cfg, e.logger(cfg), 0)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	rec, err := a.ring.Rotate(e.ctx, cfg.MaxTokenLifetime)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, rec.ID)
-	return nil
+	return e.withApp("keys rotate", args, 0, nil, func(cfg *config.Config, a *app, _ []string) error {
+		rec, err := a.ring.Rotate(e.ctx, cfg.MaxTokenLifetime)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, rec.ID)
+		return nil
+	})
 }
 
 func (e env) keysRetire(args []string) error {
-	cfg, rest, err := e.parse("keys retire", args, nil)
-	if err != nil {
-		return err
-	}
-	if len(rest) != 1 {
-		return usageError{"give exactly one key id"}
-	}
-	a, err := e.open(cfg, e.logger(cfg), 0)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	if err := a.ring.Retire(e.ctx, rest[0]); err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, rest[0])
-	return nil
+	return e.withApp("keys retire", args, 1, nil, func(_ *config.Config, a *app, rest []string) error {
+		if err := a.ring.Retire(e.ctx, rest[0]); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, rest[0])
+		return nil
+	})
 }
 
 // healthcheck asks the tokend listening on this machine at the configured

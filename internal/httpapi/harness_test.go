@@ -6,9 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -20,17 +18,16 @@ import (
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/dbtest"
-	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/jsonapitest"
 	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/internal/store"
-	"github.com/tokend/tokend/pkg/clientip"
+	"github.com/tokend/tokend/internal/tokendtest"
 	"github.com/tokend/tokend/pkg/verifier"
-	"github.com/tokend/tokend/schema"
 )
 
-const testSecret = "test-secret-test-secret-test-secret-0123"
+// testSecret is the secret the harness's servers seal their keys with.
+const testSecret = tokendtest.Secret
 
 // harness is a tokend HTTP server on a real loopback listener over a real,
 // migrated database, with an admin and a token for it.
@@ -67,45 +64,18 @@ func forEachDB(t *testing.T, fn func(t *testing.T, h *harness)) {
 // newHarness starts a server. Without opt.dbURL it uses a fresh SQLite file.
 func newHarness(t testing.TB, opt options) *harness {
 	t.Helper()
-	if opt.dbURL == "" {
-		opt.dbURL = dbtest.NewURL(t, store.SQLite)
-	}
-	if opt.maxLifetime == 0 {
-		opt.maxLifetime = 366 * 24 * time.Hour
-	}
-	st := dbtest.MustOpenURL(t, opt.dbURL)
-	catalog, err := apitoken.ParseCatalog(schema.Scopes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := keys.NewSealer(testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := keys.NewRing(st.Keys, sealer, nil)
-	if err := ring.Load(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	svc := service.New(st, ring, catalog, service.Config{Issuer: "tokend", MaxLifetime: opt.maxLifetime})
-	proxies, err := clientip.ParsePrefixes(opt.trustedProxies)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := httptest.NewServer(httpapi.NewServer(log, httpapi.Config{
-		Proxies:        clientip.New(proxies),
+	srv := tokendtest.Start(t, tokendtest.Options{
+		DatabaseURL:    opt.dbURL,
+		TrustedProxies: opt.trustedProxies,
+		Logs:           logs,
+		MaxLifetime:    opt.maxLifetime,
 		RequestTimeout: opt.requestTimeout,
-	}, svc))
-	t.Cleanup(srv.Close)
-
-	h := &harness{t: t, URL: srv.URL, Store: st, Ring: ring, Service: svc, Catalog: catalog, Logs: logs}
-	admin, token, err := svc.Bootstrap(context.Background())
-	if err != nil || token == "" {
-		t.Fatalf("bootstrap: %v", err)
+	})
+	return &harness{
+		t: t, URL: srv.URL, Store: srv.Store, Ring: srv.Ring, Service: srv.Service,
+		Catalog: srv.Service.Catalog(), Logs: logs, AdminID: srv.AdminID, AdminToken: srv.AdminToken,
 	}
-	h.AdminID, h.AdminToken = admin.ID, token
-	return h
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.

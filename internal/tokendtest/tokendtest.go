@@ -38,6 +38,12 @@ type Options struct {
 	TrustedProxies string
 	// Listener, when set, is the listener to serve on.
 	Listener net.Listener
+	// Logs receives the server's JSON logs; nil discards them.
+	Logs io.Writer
+	// MaxLifetime defaults to 366 days.
+	MaxLifetime time.Duration
+	// RequestTimeout defaults to the server's own default.
+	RequestTimeout time.Duration
 }
 
 // Server is a running tokend.
@@ -78,13 +84,19 @@ func Start(tb testing.TB, opt Options) *Server {
 	if err := ring.Load(context.Background()); err != nil {
 		tb.Fatal(err)
 	}
-	svc := service.New(st, ring, catalog, service.Config{Issuer: "tokend", MaxLifetime: 366 * 24 * time.Hour})
+	if opt.MaxLifetime == 0 {
+		opt.MaxLifetime = 366 * 24 * time.Hour
+	}
+	svc := service.New(st, ring, catalog, service.Config{Issuer: "tokend", MaxLifetime: opt.MaxLifetime})
 	proxies, err := clientip.ParsePrefixes(opt.TrustedProxies)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	handler := httpapi.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)),
-		httpapi.Config{Proxies: clientip.New(proxies)}, svc)
+	if opt.Logs == nil {
+		opt.Logs = io.Discard
+	}
+	handler := httpapi.NewServer(slog.New(slog.NewJSONHandler(opt.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		httpapi.Config{Proxies: clientip.New(proxies), RequestTimeout: opt.RequestTimeout}, svc)
 	srv := httptest.NewUnstartedServer(handler)
 	if opt.Listener != nil {
 		srv.Listener.Close()
