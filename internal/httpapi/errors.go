@@ -102,7 +102,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 			obj.Source = &errorSource{Pointer: ptr, Parameter: e.Parameter}
 		}
 		// JSON:API requires the errors to be unique.
-		key := fmt.Sprint(obj.Code, obj.Detail, obj.Source)
+		key := strings.Join([]string{obj.Code, obj.Detail, pointer(e), e.Parameter}, "\x00")
 		if !seen[key] {
 			seen[key] = true
 			doc.Errors = append(doc.Errors, obj)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -42,7 +43,11 @@ func (s *Server) introspect(c echo.Context) error {
 		return apitoken.Errorf(apitoken.UnsupportedMediaType, "The request body must be application/x-www-form-urlencoded.")
 	}
 	if err := r.ParseForm(); err != nil {
-		return err
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return apitoken.Errorf(apitoken.Invalid, "The request body is not a valid form.")
 	}
 	form := r.PostForm
 	var errs apitoken.Errors

@@ -93,6 +93,11 @@ func TestIntrospection(t *testing.T) {
 		t.Run("client_ip must be an address", func(t *testing.T) {
 			h.introspect(caller, url.Values{"token": {active}, "client_ip": {"nope"}}).expectStatus(t, 400, "invalid_value")
 		})
+		t.Run("a malformed form is a bad request", func(t *testing.T) {
+			r := h.do(req{method: "POST", path: "/introspect", token: caller, body: "token=%zz",
+				contentType: "application/x-www-form-urlencoded"})
+			r.expectStatus(t, 400, "invalid_value")
+		})
 		t.Run("the body must be a form", func(t *testing.T) {
 			r := h.do(req{method: "POST", path: "/introspect", token: caller, body: `{"token":"x"}`, contentType: "application/json"})
 			r.expectStatus(t, 415, "unsupported_media_type")
