@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +51,8 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 
-	envErrs []error
+	// envErrs holds bad environment values no flag overrode, by variable.
+	envErrs map[string]error
 }
 
 // Defaults.
@@ -79,35 +82,33 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	fs.StringVar(&c.SecretFile, "secret-file", env("TOKEND_SECRET_FILE", ""),
 		"file holding the secret that seals signing keys; TOKEND_SECRET takes precedence (TOKEND_SECRET_FILE)")
 	fs.StringVar(&c.Issuer, "issuer", env("TOKEND_ISSUER", DefaultIssuer), "iss claim of issued tokens (TOKEND_ISSUER)")
-	fs.Func("max-token-lifetime", "longest token lifetime, such as 366d or 720h (TOKEND_MAX_TOKEN_LIFETIME)", func(s string) error {
-		d, err := ParseDuration(s)
-		c.MaxTokenLifetime = d
-		return err
-	})
-	fs.Func("trusted-proxies", "comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed (TOKEND_TRUSTED_PROXIES)", func(s string) error {
-		p, err := clientip.ParsePrefixes(s)
-		c.TrustedProxies = p
-		return err
-	})
 	fs.StringVar(&c.ScopesFile, "scopes-file", env("TOKEND_SCOPES_FILE", ""), "scope catalog replacing the default (TOKEND_SCOPES_FILE)")
 	fs.StringVar(&c.PublicURL, "public-url", env("TOKEND_PUBLIC_URL", ""), "base URL of links in responses (TOKEND_PUBLIC_URL)")
-	fs.Func("log-level", "debug, info, warn or error (TOKEND_LOG_LEVEL)", func(s string) error {
-		return c.LogLevel.UnmarshalText([]byte(s))
-	})
 	fs.StringVar(&c.LogFormat, "log-format", env("TOKEND_LOG_FORMAT", "json"), "json or text (TOKEND_LOG_FORMAT)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time allowed for a graceful shutdown")
 
-	// Settings parsed by functions take their environment value here; a
-	// flag given on the command line overwrites it.
+	// Settings that need parsing: the environment sets them first, and a
+	// flag given on the command line overrides it, a bad value included.
 	c.MaxTokenLifetime = DefaultMaxTokenLifetime
-	for name, set := range map[string]func(string) error{
-		"TOKEND_MAX_TOKEN_LIFETIME": func(s string) (err error) { c.MaxTokenLifetime, err = ParseDuration(s); return },
-		"TOKEND_TRUSTED_PROXIES":    func(s string) (err error) { c.TrustedProxies, err = clientip.ParsePrefixes(s); return },
-		"TOKEND_LOG_LEVEL":          func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) },
+	c.envErrs = map[string]error{}
+	for _, p := range []struct {
+		flag, env, usage string
+		set              func(string) error
+	}{
+		{"max-token-lifetime", "TOKEND_MAX_TOKEN_LIFETIME", "longest token lifetime, such as 366d or 720h",
+			func(s string) (err error) { c.MaxTokenLifetime, err = ParseDuration(s); return }},
+		{"trusted-proxies", "TOKEND_TRUSTED_PROXIES", "comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed",
+			func(s string) (err error) { c.TrustedProxies, err = clientip.ParsePrefixes(s); return }},
+		{"log-level", "TOKEND_LOG_LEVEL", "debug, info, warn or error",
+			func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) }},
 	} {
-		if v := getenv(name); v != "" {
-			if err := set(v); err != nil {
-				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", name, err))
+		fs.Func(p.flag, p.usage+" ("+p.env+")", func(s string) error {
+			delete(c.envErrs, p.env)
+			return p.set(s)
+		})
+		if v := getenv(p.env); v != "" {
+			if err := p.set(v); err != nil {
+				c.envErrs[p.env] = fmt.Errorf("%s: %w", p.env, err)
 			}
 		}
 	}
@@ -117,7 +118,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 // Finish checks the parsed configuration and fills in what derives from it.
 func (c *Config) Finish() error {
 	if len(c.envErrs) > 0 {
-		return errors.Join(c.envErrs...)
+		errs := slices.SortedFunc(maps.Values(c.envErrs), func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+		return errors.Join(errs...)
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "tokend.db")

@@ -328,3 +328,19 @@ func writeFile(tb testing.TB, path, content string, mode os.FileMode) {
 		tb.Fatal(err)
 	}
 }
+
+func TestAFlagOverridesABadEnvironmentValue(t *testing.T) {
+	env := map[string]string{"TOKEND_MAX_TOKEN_LIFETIME": "forever", "TOKEND_LOG_LEVEL": "loud"}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c := config.Register(fs, func(k string) string { return env[k] })
+	if err := fs.Parse([]string{"--max-token-lifetime", "30d"}); err != nil {
+		t.Fatal(err)
+	}
+	err := c.Finish()
+	if err == nil || !strings.Contains(err.Error(), "TOKEND_LOG_LEVEL") || strings.Contains(err.Error(), "TOKEND_MAX_TOKEN_LIFETIME") {
+		t.Fatalf("Finish = %v, want only the TOKEND_LOG_LEVEL error", err)
+	}
+	if c.MaxTokenLifetime != 30*24*time.Hour {
+		t.Fatalf("MaxTokenLifetime = %v", c.MaxTokenLifetime)
+	}
+}
