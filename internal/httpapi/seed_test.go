@@ -49,3 +49,23 @@ func TestSeedWalkthrough(t *testing.T) {
 		}
 	})
 }
+
+// TestSeedListExampleAsWritten runs the seed's List example as it is
+// written there: "curl -X POST" with only an Authorization header. A POST
+// with neither body nor Content-Type lists; one declaring a body creates.
+func TestSeedListExampleAsWritten(t *testing.T) {
+	h := newHarness(t, options{})
+	member := h.user("member")
+	tok, id := h.mint(member, tokenSpec{scope: "api-tokens"})
+
+	r := h.do(req{method: "POST", path: tokensPath(member), token: tok})
+	r.expectStatus(t, http.StatusOK, "")
+	if list := r.list(); len(list) != 1 || list[0]["id"] != id {
+		t.Fatalf("the List example answered %s", r.Body)
+	}
+	r = h.do(req{method: "POST", path: tokensPath(member), token: tok, header: http.Header{"Content-Type": {"application/vnd.api+json"}}})
+	r.expectStatus(t, http.StatusBadRequest, "invalid_value")
+	if d := r.errors()[0]["detail"].(string); !strings.Contains(d, "empty") {
+		t.Fatalf("detail = %q", d)
+	}
+}

@@ -109,8 +109,14 @@ func (s *Server) tokenResource(c echo.Context, t *apitoken.Token) *apiToken {
 	return r
 }
 
-// createToken handles POST /users/:userId/api-tokens.
+// createToken handles POST /users/:userId/api-tokens. A POST with neither
+// a body nor a Content-Type lists the tokens instead, so that Unit's List
+// example, which reads "curl -X POST" in the document tokend follows, works
+// as written; any POST that declares a body is a create.
 func (s *Server) createToken(c echo.Context) error {
+	if r := c.Request(); r.ContentLength == 0 && len(r.TransferEncoding) == 0 && r.Header.Get("Content-Type") == "" {
+		return s.listTokens(c)
+	}
 	if err := noQuery(c); err != nil {
 		return err
 	}
