@@ -149,7 +149,7 @@ func Parse(raw string, keys KeySet, opt Options) (*Claims, error) {
 	if err := json.Unmarshal(tok.ClaimsJSON(), &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMissingClaims, err)
 	}
-	if err := c.check(opt); err != nil {
+	if err := c.Check(opt); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -175,7 +175,11 @@ func keyID(raw string) (string, error) {
 	return f.KeyID, nil
 }
 
-func (c *Claims) check(opt Options) error {
+// Check checks the claims of a token whose signature is known to be good:
+// the required claims, the issuer and the validity period at opt.Now. Parse
+// runs it; a caller that remembers verified claims runs it again at each
+// use, since a token's validity depends on the time.
+func (c *Claims) Check(opt Options) error {
 	if c.Subject == "" || c.ID == "" || c.Expiration.IsZero() || c.IssuedAt.IsZero() || c.NotBefore.IsZero() {
 		return ErrMissingClaims
 	}
