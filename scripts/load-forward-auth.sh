@@ -7,6 +7,9 @@
 #   scripts/load-forward-auth.sh            # SQLite in a temporary directory
 #   TOKEND_DATABASE_URL=postgres://… scripts/load-forward-auth.sh
 #
+# With PostgreSQL, point it at a database or schema of its own (for example
+# ?search_path=tokend_load, created beforehand): it creates tokend's tables.
+#
 # Needs wrk (Debian: apt-get install wrk). DURATION (default 10s),
 # CONNECTIONS (default 32) and THREADS (default 2) shape the load.
 set -euo pipefail
