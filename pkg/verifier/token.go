@@ -1,10 +1,3 @@
-// Package verifier checks tokend's API tokens: PASETO v2.public tokens signed
-// with Ed25519, whose footer names the signing key by its PASERK k2.pid id and
-// whose claims carry the token's scopes and restrictions.
-//
-// Parse verifies one token against a set of public keys. tokend itself and
-// downstream services use the same code, so a token accepted by one is
-// accepted by the other.
 package verifier
 
 import (
