@@ -747,3 +747,30 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestServeTimesOutSlowClients checks the server's header timeout: a
+// client that starts a request and never finishes its headers is
+// disconnected, rather than holding a connection for ever.
+func TestServeTimesOutSlowClients(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, newEnv(t, "sqlite"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: tokend\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := conn.Read(buf); err != nil {
+			break // closed by the server (or the 20 s deadline, caught below)
+		}
+	}
+	if took := time.Since(start); took < 4*time.Second || took > 10*time.Second {
+		t.Fatalf("the server dropped the unfinished request after %s, want about its 5 s header timeout", took)
+	}
+}

@@ -123,10 +123,10 @@ func (c *Catalog) ParseScope(s string) ([]string, error) {
 	}
 	var problems []string
 	if len(unknown) > 0 {
-		problems = append(problems, fmt.Sprintf("lists unknown %s %s", plural(len(unknown), "scope", "scopes"), quoteList(unknown)))
+		problems = append(problems, fmt.Sprintf("lists unknown %s %s", plural(len(unknown), "scope", "scopes"), QuoteList(unknown)))
 	}
 	if len(repeated) > 0 {
-		problems = append(problems, "repeats "+quoteList(repeated))
+		problems = append(problems, "repeats "+QuoteList(repeated))
 	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, " and "))
@@ -156,7 +156,9 @@ func Intersect(a, b []string) []string {
 	return out
 }
 
-func quoteList(items []string) string {
+// QuoteList quotes each item and joins them with commas, for messages that
+// name several scopes or values.
+func QuoteList(items []string) string {
 	q := make([]string, len(items))
 	for i, s := range items {
 		q[i] = fmt.Sprintf("%q", s)

@@ -242,7 +242,7 @@ func checkResources(rs []verifier.Resource) Errors {
 	for i, r := range rs {
 		field := fmt.Sprintf("resources/%d", i)
 		if !slices.Contains(ResourceTypes, r.Type) {
-			errs = append(errs, FieldErrorf(field+"/type", "resource type must be one of %s", quoteList(ResourceTypes)))
+			errs = append(errs, FieldErrorf(field+"/type", "resource type must be one of %s", QuoteList(ResourceTypes)))
 		}
 		switch {
 		case len(r.IDs) == 0:

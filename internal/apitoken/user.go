@@ -80,7 +80,7 @@ func (r UserRequest) Validate(c *Catalog) (User, error) {
 		case err != nil:
 			errs = append(errs, FieldErrorf("scopes", "scopes %s", err))
 		case u.Role != RoleAdmin && len(Intersect(scopes, AdminOnlyScopes)) > 0:
-			errs = append(errs, FieldErrorf("scopes", "scopes %s may only be held by admins", quoteList(AdminOnlyScopes)))
+			errs = append(errs, FieldErrorf("scopes", "scopes %s may only be held by admins", QuoteList(AdminOnlyScopes)))
 		default:
 			u.Scopes = scopes
 		}

@@ -2,12 +2,12 @@ package httpapi
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/service"
+	"github.com/tokend/tokend/pkg/verifier"
 )
 
 const principalKey = "principal"
@@ -20,7 +20,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		p, err := s.svc.Authenticate(ctx(c), raw, s.cfg.Proxies.ClientIP(c.Request()))
+		p, err := s.svc.Authenticate(ctx(c), raw, clientIP(c))
 		if err != nil {
 			return err
 		}
@@ -34,24 +34,24 @@ func principalOf(c echo.Context) *service.Principal {
 	return p
 }
 
-// bearerToken returns the token of an "Authorization: Bearer" header.
-// Tokens anywhere else, such as the query string, are not looked at.
+// bearerToken returns the token of an "Authorization: Bearer" header, as
+// verifier.BearerToken parses it, or an unauthorized error that says what
+// was wrong. Tokens anywhere else, such as the query string, are not looked
+// at.
 func bearerToken(r *http.Request) (string, error) {
-	values := r.Header.Values("Authorization")
-	if len(values) == 0 {
-		detail := "Send the token in an Authorization: Bearer header."
+	token, err := verifier.BearerToken(r)
+	if err == nil {
+		return token, nil
+	}
+	detail := "The Authorization header must be \"Bearer\" followed by the token."
+	switch n := len(r.Header.Values("Authorization")); {
+	case n == 0:
+		detail = "Send the token in an Authorization: Bearer header."
 		if q := r.URL.Query(); q.Has("access_token") || q.Has("token") {
 			detail = "Tokens in the query string are refused; send the token in an Authorization: Bearer header."
 		}
-		return "", apitoken.Errorf(apitoken.Unauthorized, "%s", detail)
+	case n > 1:
+		detail = "Send exactly one Authorization header."
 	}
-	if len(values) > 1 {
-		return "", apitoken.Errorf(apitoken.Unauthorized, "Send exactly one Authorization header.")
-	}
-	scheme, token, _ := strings.Cut(strings.TrimSpace(values[0]), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
-		return "", apitoken.Errorf(apitoken.Unauthorized, "The Authorization header must be \"Bearer\" followed by the token.")
-	}
-	return token, nil
+	return "", apitoken.Errorf(apitoken.Unauthorized, "%s", detail)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"runtime/debug"
 
@@ -54,6 +55,24 @@ func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+const clientIPKey = "client_ip"
+
+// resolveClientIP finds the address the request came from, behind the
+// trusted proxies, once for every later use.
+func (s *Server) resolveClientIP(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(clientIPKey, s.cfg.Proxies.ClientIP(c.Request()))
+		return next(c)
+	}
+}
+
+// clientIP returns the address the request came from, resolved once per
+// request behind the trusted proxies.
+func clientIP(c echo.Context) netip.Addr {
+	ip, _ := c.Get(clientIPKey).(netip.Addr)
+	return ip
+}
+
 func requestID(c echo.Context) string {
 	id, _ := c.Get(requestIDKey).(string)
 	return id
@@ -78,7 +97,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			"status", c.Response().Status,
 			"bytes", c.Response().Size,
 			"duration_ms", float64(s.now().Sub(start).Microseconds()) / 1000,
-			"client_ip", c.RealIP(),
+			"client_ip", clientIP(c).String(),
 			"request_id", requestID(c),
 		}
 		if p := principalOf(c); p != nil {

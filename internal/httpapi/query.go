@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -36,54 +37,82 @@ type listOptions struct {
 	sort, statusFilter, userFilter bool
 }
 
-// parseList checks a list request's query string. Unknown parameters, and
-// parameters given twice, are errors: silently ignoring a misspelled filter
-// would return more than the client asked for.
-func parseList(c echo.Context, opt listOptions) (listParams, error) {
+// queryParams checks a request's query string against the parameters an
+// endpoint takes and returns their values. Unknown parameters, and
+// parameters given twice, are errors, reported together in name order:
+// silently ignoring a misspelled filter would return more than the client
+// asked for.
+func queryParams(c echo.Context, allowed ...string) (map[string]string, apitoken.Errors) {
 	q, err := url.ParseQuery(c.Request().URL.RawQuery)
 	if err != nil {
-		return listParams{}, apitoken.Errorf(apitoken.Invalid, "The query string is malformed.")
+		return nil, apitoken.Errors{apitoken.Errorf(apitoken.Invalid, "The query string is malformed.")}
 	}
-	p := listParams{limit: defaultPageLimit, keep: url.Values{}}
+	names := slices.Sorted(maps.Keys(q))
+	values := map[string]string{}
 	var errs apitoken.Errors
-	bad := func(param, format string, args ...any) {
-		errs = append(errs, &apitoken.Error{Code: apitoken.Invalid, Parameter: param, Detail: fmt.Sprintf(format, args...)})
-	}
-	names := make([]string, 0, len(q))
-	for name := range q {
-		names = append(names, name)
-	}
-	slices.Sort(names)
 	for _, name := range names {
-		values := q[name]
-		if len(values) > 1 {
-			bad(name, "%s is given more than once.", name)
-			continue
-		}
-		v := values[0]
 		switch {
-		case name == "page[limit]":
+		case !slices.Contains(allowed, name):
+			errs = append(errs, paramError(name, "%q is not a query parameter of this endpoint.", name))
+		case len(q[name]) > 1:
+			errs = append(errs, paramError(name, "%s is given more than once.", name))
+		default:
+			values[name] = q[name][0]
+		}
+	}
+	return values, errs
+}
+
+func paramError(name, format string, args ...any) *apitoken.Error {
+	return &apitoken.Error{Code: apitoken.Invalid, Parameter: name, Detail: fmt.Sprintf(format, args...)}
+}
+
+// noQuery refuses any query parameter on endpoints that take none.
+func noQuery(c echo.Context) error {
+	_, errs := queryParams(c)
+	return errs.Err()
+}
+
+// parseList checks a list request's query string: the page parameters,
+// and the sort and filters the endpoint takes.
+func parseList(c echo.Context, opt listOptions) (listParams, error) {
+	allowed := []string{"page[limit]", "page[offset]"}
+	if opt.sort {
+		allowed = append(allowed, "sort")
+	}
+	if opt.statusFilter {
+		allowed = append(allowed, "filter[status]")
+	}
+	if opt.userFilter {
+		allowed = append(allowed, "filter[userId]")
+	}
+	values, errs := queryParams(c, allowed...)
+	p := listParams{limit: defaultPageLimit, keep: url.Values{}}
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		v := values[name]
+		switch name {
+		case "page[limit]":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 || n > maxPageLimit {
-				bad(name, "page[limit] must be a whole number from 1 to %d.", maxPageLimit)
+				errs = append(errs, paramError(name, "page[limit] must be a whole number from 1 to %d.", maxPageLimit))
 			}
 			p.limit = n
-		case name == "page[offset]":
+		case "page[offset]":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n > maxPageOffset {
-				bad(name, "page[offset] must be a whole number from 0 to %d.", maxPageOffset)
+				errs = append(errs, paramError(name, "page[offset] must be a whole number from 0 to %d.", maxPageOffset))
 			}
 			p.offset = n
-		case name == "sort" && opt.sort:
+		case "sort":
 			if v != "createdAt" && v != "-createdAt" {
-				bad(name, "sort must be createdAt or -createdAt.")
+				errs = append(errs, paramError(name, "sort must be createdAt or -createdAt."))
 			}
 			p.newest = v == "-createdAt"
 			p.keep.Set(name, v)
-		case name == "filter[status]" && opt.statusFilter:
+		case "filter[status]":
 			for _, st := range strings.Split(v, ",") {
 				if !slices.Contains(apitoken.Statuses, apitoken.Status(st)) {
-					bad(name, "filter[status] must list statuses from active, expired, disabled and revoked, separated by commas.")
+					errs = append(errs, paramError(name, "filter[status] must list statuses from active, expired, disabled and revoked, separated by commas."))
 					break
 				}
 				if !slices.Contains(p.statuses, apitoken.Status(st)) {
@@ -91,32 +120,16 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 				}
 			}
 			p.keep.Set(name, v)
-		case name == "filter[userId]" && opt.userFilter:
+		case "filter[userId]":
 			if !service.ValidID(v) {
-				bad(name, "filter[userId] must be a user id.")
+				errs = append(errs, paramError(name, "filter[userId] must be a user id."))
 			}
 			p.userID = v
 			p.keep.Set(name, v)
-		default:
-			bad(name, "%q is not a query parameter of this endpoint.", name)
 		}
 	}
+	slices.SortStableFunc(errs, func(a, b *apitoken.Error) int { return strings.Compare(a.Parameter, b.Parameter) })
 	return p, errs.Err()
-}
-
-// noQuery refuses any query parameter on endpoints that take none.
-func noQuery(c echo.Context) error {
-	q, err := url.ParseQuery(c.Request().URL.RawQuery)
-	if err != nil {
-		return apitoken.Errorf(apitoken.Invalid, "The query string is malformed.")
-	}
-	var errs apitoken.Errors
-	for name := range q {
-		errs = append(errs, &apitoken.Error{Code: apitoken.Invalid, Parameter: name,
-			Detail: fmt.Sprintf("%q is not a query parameter of this endpoint.", name)})
-	}
-	slices.SortFunc(errs, func(a, b *apitoken.Error) int { return strings.Compare(a.Parameter, b.Parameter) })
-	return errs.Err()
 }
 
 // pageLinks returns a list page's links (self, first, prev, next, last) and

@@ -70,7 +70,6 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(svc.DB())}
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = func(r *http.Request) string { return cfg.Proxies.ClientIP(r).String() }
 	s.routes()
 	return s
 }

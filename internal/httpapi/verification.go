@@ -107,35 +107,22 @@ const ScopeHeader = "X-Tokend-Scope"
 // X-Token-Id and X-Token-Scope, or 401/403 with an RFC 6750 challenge.
 func (s *Server) forwardAuth(c echo.Context) error {
 	r := c.Request()
-	var required []string
-	add := func(list string) {
-		for _, sc := range strings.Fields(list) {
-			if !slices.Contains(required, sc) {
-				required = append(required, sc)
-			}
-		}
+	required, err := requiredScopes(r)
+	if err != nil {
+		return err
 	}
-	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
-		for _, v := range q["scope"] {
-			add(v)
-		}
-	}
-	for _, v := range r.Header.Values(ScopeHeader) {
-		add(v)
-	}
-
 	raw, err := bearerToken(r)
 	if err != nil {
 		return err
 	}
-	p, err := s.svc.Authenticate(ctx(c), raw, s.cfg.Proxies.ClientIP(r))
+	p, err := s.svc.Authenticate(ctx(c), raw, clientIP(c))
 	if err != nil {
 		return err
 	}
 	c.Set(principalKey, p)
 	if missing := apitoken.Subtract(required, p.Scopes); len(missing) > 0 {
 		return &apitoken.Error{Code: apitoken.Forbidden, Scope: strings.Join(required, " "),
-			Detail: "The token lacks the " + quoteScopes(missing) + " scope."}
+			Detail: "The token lacks the " + apitoken.QuoteList(missing) + " scope."}
 	}
 	h := c.Response().Header()
 	h.Set("X-Token-Subject", p.User.ID)
@@ -145,12 +132,34 @@ func (s *Server) forwardAuth(c echo.Context) error {
 	return c.NoContent(http.StatusOK)
 }
 
-func quoteScopes(scopes []string) string {
-	q := make([]string, len(scopes))
-	for i, sc := range scopes {
-		q[i] = strconv.Quote(sc)
+// maxRequiredScopes bounds the scopes one authorization request may
+// require: far more than any route needs, and few enough that the list
+// costs nothing to check.
+const maxRequiredScopes = 64
+
+// requiredScopes returns the scopes a forward-auth request requires, from
+// its scope query parameters and ScopeHeader, each once, in order. More
+// than maxRequiredScopes is a bad request.
+func requiredScopes(r *http.Request) ([]string, error) {
+	var lists []string
+	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
+		lists = q["scope"]
 	}
-	return strings.Join(q, ", ")
+	lists = append(lists, r.Header.Values(ScopeHeader)...)
+	var required []string
+	for _, list := range lists {
+		for _, sc := range strings.Fields(list) {
+			// A linear search, bounded by maxRequiredScopes.
+			if slices.Contains(required, sc) {
+				continue
+			}
+			if len(required) == maxRequiredScopes {
+				return nil, paramError("scope", "An authorization request may require at most %d scopes.", maxRequiredScopes)
+			}
+			required = append(required, sc)
+		}
+	}
+	return required, nil
 }
 
 // feedPage is a page of the revocation feed.
@@ -180,26 +189,18 @@ type feedUser struct {
 // their revocation state with: the current state of every token and user
 // changed since ?cursor=. The caller needs the introspect scope.
 func (s *Server) revocations(c echo.Context) error {
-	q, err := url.ParseQuery(c.Request().URL.RawQuery)
-	if err != nil {
-		return apitoken.Errorf(apitoken.Invalid, "The query string is malformed.")
+	values, errs := queryParams(c, "cursor", "limit")
+	if len(errs) > 0 {
+		return errs
 	}
 	limit := 0
-	for name, v := range q {
-		switch {
-		case len(v) > 1:
-			return &apitoken.Error{Code: apitoken.Invalid, Parameter: name, Detail: name + " is given more than once."}
-		case name == "cursor":
-		case name == "limit":
-			if limit, err = strconv.Atoi(v[0]); err != nil || limit < 1 || limit > service.MaxFeedPage {
-				return &apitoken.Error{Code: apitoken.Invalid, Parameter: name,
-					Detail: "limit must be a whole number from 1 to " + strconv.Itoa(service.MaxFeedPage) + "."}
-			}
-		default:
-			return &apitoken.Error{Code: apitoken.Invalid, Parameter: name, Detail: strconv.Quote(name) + " is not a query parameter of this endpoint."}
+	if v, ok := values["limit"]; ok {
+		var err error
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > service.MaxFeedPage {
+			return paramError("limit", "limit must be a whole number from 1 to %d.", service.MaxFeedPage)
 		}
 	}
-	feed, err := s.svc.RevocationFeed(ctx(c), principalOf(c), q.Get("cursor"), limit)
+	feed, err := s.svc.RevocationFeed(ctx(c), principalOf(c), values["cursor"], limit)
 	if err != nil {
 		return err
 	}

@@ -190,6 +190,24 @@ func TestForwardAuth(t *testing.T) {
 			t.Fatalf("status %d", r.StatusCode)
 		}
 	})
+	t.Run("at most 64 required scopes are taken", func(t *testing.T) {
+		many := make([]string, 65)
+		for i := range many {
+			many[i] = "s" + strconv.Itoa(i)
+		}
+		r := auth("GET", "/auth?scope="+url.QueryEscape(strings.Join(many[:64], " ")), reader, nil)
+		r.expectStatus(t, 403, "forbidden") // 64 unknown scopes: counted, then missing
+		r = auth("GET", "/auth", reader, map[string]string{"X-Tokend-Scope": strings.Join(many, " ")})
+		r.expectStatus(t, 400, "invalid_value")
+		if src := r.errors()[0]["source"].(map[string]any); src["parameter"] != "scope" {
+			t.Fatalf("source = %v", src)
+		}
+		// Repeats count once.
+		r = auth("GET", "/auth?scope="+url.QueryEscape(strings.Repeat("customers ", 1000)), reader, nil)
+		if r.StatusCode != 200 {
+			t.Fatalf("one scope repeated: %d", r.StatusCode)
+		}
+	})
 	t.Run("a revoked token is refused at once", func(t *testing.T) {
 		tok, id := h.mint(member, tokenSpec{scope: "customers"})
 		h.do(req{method: "DELETE", path: tokensPath(member) + "/" + id, token: h.AdminToken}).expectStatus(t, 200, "")

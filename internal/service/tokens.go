@@ -21,11 +21,7 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, 
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
 		return apitoken.Token{}, "", err
 	}
-	user, err := s.targetUser(ctx, userID)
-	if err != nil {
-		return apitoken.Token{}, "", err
-	}
-	spec, err := s.validate(user, req)
+	user, spec, err := s.prepare(ctx, userID, req)
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}
@@ -38,11 +34,7 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, 
 // IssueToken issues a token for the user with no caller to check: the
 // command line's path, for operators with access to the database.
 func (s *Service) IssueToken(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {
-	user, err := s.targetUser(ctx, userID)
-	if err != nil {
-		return apitoken.Token{}, "", err
-	}
-	spec, err := s.validate(user, req)
+	user, spec, err := s.prepare(ctx, userID, req)
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}
@@ -54,21 +46,25 @@ func (s *Service) TokenPolicy() apitoken.Policy {
 	return apitoken.Policy{Catalog: s.catalog, MaxLifetime: s.maxLife, Now: s.now()}
 }
 
-// validate checks the request's attributes, then that its scopes are ones
-// the user may hold.
-func (s *Service) validate(user apitoken.User, req apitoken.TokenRequest) (apitoken.TokenSpec, error) {
+// prepare finds the user a new token is for and checks the request: its
+// attributes, then that the user is enabled and may hold its scopes.
+func (s *Service) prepare(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.User, apitoken.TokenSpec, error) {
+	user, err := s.targetUser(ctx, userID)
+	if err != nil {
+		return user, apitoken.TokenSpec{}, err
+	}
 	spec, err := req.Validate(s.TokenPolicy())
 	if err != nil {
-		return spec, err
+		return user, spec, err
 	}
 	if user.Disabled {
-		return spec, apitoken.Errorf(apitoken.Conflict, "The user is disabled; enable it before creating tokens.")
+		return user, spec, apitoken.Errorf(apitoken.Conflict, "The user is disabled; enable it before creating tokens.")
 	}
 	if extra := apitoken.Subtract(spec.Scopes, user.AllowedScopes(s.catalog)); len(extra) > 0 {
-		return spec, &apitoken.Error{Code: apitoken.Forbidden, Field: "scope",
-			Detail: fmt.Sprintf("The user may not hold %s.", quote(extra))}
+		return user, spec, &apitoken.Error{Code: apitoken.Forbidden, Field: "scope",
+			Detail: fmt.Sprintf("The user may not hold %s.", apitoken.QuoteList(extra))}
 	}
-	return spec, nil
+	return user, spec, nil
 }
 
 func noEscalation(p *Principal, user apitoken.User, spec apitoken.TokenSpec) error {
@@ -84,7 +80,7 @@ func noEscalation(p *Principal, user apitoken.User, spec apitoken.TokenSpec) err
 		return nil
 	}
 	if extra := apitoken.Subtract(spec.Scopes, p.Scopes); len(extra) > 0 {
-		forbid("scope", "A token cannot grant scopes it does not hold: %s.", quote(extra))
+		forbid("scope", "A token cannot grant scopes it does not hold: %s.", apitoken.QuoteList(extra))
 	}
 	if spec.Expiration.After(p.Token.Expiration) {
 		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.",
@@ -170,7 +166,8 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}
-	t.KeyID, t.Hash = kid, hash(raw)
+	sum := tokenHash(raw)
+	t.KeyID, t.Hash = kid, sum[:]
 	if err := s.store.Tokens.Create(ctx, &t); err != nil {
 		return apitoken.Token{}, "", err
 	}
@@ -192,11 +189,8 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, userID string, f
 // ListAllTokens lists every user's tokens, or one user's with f.UserID; it
 // is for admins only.
 func (s *Service) ListAllTokens(ctx context.Context, p *Principal, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
-	if !p.HasScope(apitoken.ScopeAPITokens) {
-		return nil, 0, missingScope(apitoken.ScopeAPITokens)
-	}
-	if !p.IsAdmin() {
-		return nil, 0, apitoken.Errorf(apitoken.Forbidden, "Only admins may list every user's tokens.")
+	if err := authorizeAdmin(p, apitoken.ScopeAPITokens, "list every user's tokens"); err != nil {
+		return nil, 0, err
 	}
 	f.Now = s.now()
 	return s.store.Tokens.List(ctx, f)
@@ -279,33 +273,4 @@ func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*a
 func sameState(a, b *apitoken.Token) bool {
 	return a.Description == b.Description && a.Enabled == b.Enabled &&
 		a.Expiration.Equal(b.Expiration) && (a.RevokedAt == nil) == (b.RevokedAt == nil)
-}
-
-func quote(scopes []string) string {
-	q := make([]string, len(scopes))
-	for i, s := range scopes {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return joinAnd(q)
-}
-
-func joinAnd(items []string) string {
-	switch len(items) {
-	case 0:
-		return ""
-	case 1:
-		return items[0]
-	}
-	out := ""
-	for i, it := range items {
-		switch {
-		case i == 0:
-		case i == len(items)-1:
-			out += " and "
-		default:
-			out += ", "
-		}
-		out += it
-	}
-	return out
 }

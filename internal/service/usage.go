@@ -17,25 +17,33 @@ type usageLog struct {
 	pending map[string]store.Use
 }
 
+// record notes a use. It runs on every authenticated request: a map
+// lookup under a lock, nothing more.
 func (l *usageLog) record(tokenID string, at time.Time, ip netip.Addr) {
 	u := store.Use{At: at}
 	if ip.IsValid() {
 		u.IP = ip.String()
 	}
-	l.merge(map[string]store.Use{tokenID: u})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.keepLatest(tokenID, u)
 }
 
 // merge keeps, for each token, the latest of the pending and the given use.
 func (l *usageLog) merge(uses map[string]store.Use) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for id, u := range uses {
+		l.keepLatest(id, u)
+	}
+}
+
+func (l *usageLog) keepLatest(id string, u store.Use) {
 	if l.pending == nil {
 		l.pending = map[string]store.Use{}
 	}
-	for id, u := range uses {
-		if cur, ok := l.pending[id]; !ok || cur.At.Before(u.At) {
-			l.pending[id] = u
-		}
+	if cur, ok := l.pending[id]; !ok || cur.At.Before(u.At) {
+		l.pending[id] = u
 	}
 }
 

@@ -13,7 +13,7 @@ const BootstrapEmail = "admin@tokend.local"
 
 // CreateUser creates a user on an admin's behalf.
 func (s *Service) CreateUser(ctx context.Context, p *Principal, req apitoken.UserRequest) (apitoken.User, error) {
-	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite); err != nil {
+	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite, "manage users"); err != nil {
 		return apitoken.User{}, err
 	}
 	return s.AddUser(ctx, req)
@@ -37,7 +37,7 @@ func (s *Service) AddUser(ctx context.Context, req apitoken.UserRequest) (apitok
 // tokens; reading another user takes an admin and the users scope.
 func (s *Service) GetUser(ctx context.Context, p *Principal, userID string) (apitoken.User, error) {
 	if userID != p.User.ID {
-		if err := authorizeAdmin(p, apitoken.ScopeUsers); err != nil {
+		if err := authorizeAdmin(p, apitoken.ScopeUsers, "manage users"); err != nil {
 			return apitoken.User{}, err
 		}
 	}
@@ -46,7 +46,7 @@ func (s *Service) GetUser(ctx context.Context, p *Principal, userID string) (api
 
 // ListUsers lists every user; it is for admins only.
 func (s *Service) ListUsers(ctx context.Context, p *Principal, limit, offset int) ([]apitoken.User, int64, error) {
-	if err := authorizeAdmin(p, apitoken.ScopeUsers); err != nil {
+	if err := authorizeAdmin(p, apitoken.ScopeUsers, "manage users"); err != nil {
 		return nil, 0, err
 	}
 	return s.store.Users.List(ctx, limit, offset)
@@ -64,7 +64,7 @@ type UserUpdate struct {
 // an admin's behalf. Admins cannot demote or disable themselves, so that
 // tokend always keeps an admin who can undo a mistake.
 func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, upd UserUpdate) (apitoken.User, error) {
-	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite); err != nil {
+	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite, "manage users"); err != nil {
 		return apitoken.User{}, err
 	}
 	if !ValidID(userID) {
@@ -142,12 +142,14 @@ func (s *Service) Bootstrap(ctx context.Context) (apitoken.User, string, error) 
 	return u, raw, err
 }
 
-func authorizeAdmin(p *Principal, scope string) error {
+// authorizeAdmin checks that the caller's token holds the scope and that
+// the caller is an admin; action completes "Only admins may …".
+func authorizeAdmin(p *Principal, scope, action string) error {
 	if !p.HasScope(scope) {
 		return missingScope(scope)
 	}
 	if !p.IsAdmin() {
-		return apitoken.Errorf(apitoken.Forbidden, "Only admins may manage users.")
+		return apitoken.Errorf(apitoken.Forbidden, "Only admins may %s.", action)
 	}
 	return nil
 }

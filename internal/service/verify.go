@@ -102,7 +102,7 @@ func (s *Service) RevocationFeed(ctx context.Context, caller *Principal, cursor 
 		return Feed{}, err
 	}
 	if firstPage {
-		if feed.Users, err = s.store.Users.ChangedUsers(ctx, since, store.Position{}, 1<<20); err != nil {
+		if feed.Users, err = s.store.Users.ChangedUsers(ctx, since, 1<<20); err != nil {
 			return Feed{}, err
 		}
 	}

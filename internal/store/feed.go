@@ -59,17 +59,15 @@ func (ts *Tokens) ChangedTokens(ctx context.Context, since time.Time, after Posi
 	return out, nil
 }
 
-// ChangedUsers returns up to limit users changed at or after since and
-// after the position, in feed order. With a zero since it returns only the
-// disabled users.
-func (us *Users) ChangedUsers(ctx context.Context, since time.Time, after Position, limit int) ([]UserState, error) {
+// ChangedUsers returns up to limit users changed at or after since, in
+// feed order. With a zero since it returns only the disabled users.
+func (us *Users) ChangedUsers(ctx context.Context, since time.Time, limit int) ([]UserState, error) {
 	q := us.s.db.WithContext(ctx).Model(&userRow{}).Select("id, disabled, updated_at")
 	if since.IsZero() {
 		q = q.Where("disabled = ?", true)
 	} else {
 		q = q.Where("updated_at >= ?", dbTime(since))
 	}
-	q = afterPosition(q, after)
 	var rows []userRow
 	if err := q.Order("updated_at, id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, us.s.wrap(err, "")

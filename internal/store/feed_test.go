@@ -92,14 +92,14 @@ func TestUsersChangedUsers(t *testing.T) {
 		disabled.Disabled, disabled.UpdatedAt = true, base.Add(2*time.Hour)
 		MustCreateUser(t, st, disabled)
 
-		snapshot, err := st.Users.ChangedUsers(ctx, time.Time{}, store.Position{}, 100)
+		snapshot, err := st.Users.ChangedUsers(ctx, time.Time{}, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(snapshot) != 1 || snapshot[0].ID != disabled.ID || !snapshot[0].Disabled {
 			t.Fatalf("snapshot = %+v, want only the disabled user", snapshot)
 		}
-		since, err := st.Users.ChangedUsers(ctx, base.Add(time.Hour), store.Position{}, 100)
+		since, err := st.Users.ChangedUsers(ctx, base.Add(time.Hour), 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,8 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -330,5 +333,49 @@ func TestVerifierWhenTokendIsUnreachable(t *testing.T) {
 				t.Fatalf("stale state: %v, want ErrStale", err)
 			}
 		})
+	}
+}
+
+// A verifier whose key fetches fail keeps its revocation state in sync.
+func TestRevocationSyncDoesNotDependOnKeyFetches(t *testing.T) {
+	srv := tokendtest.Start(t, tokendtest.Options{})
+	target, _ := url.Parse(srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var keysDown atomic.Bool
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if keysDown.Load() && r.URL.Path == "/.well-known/paseto-keys" {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+
+	feed, _ := srv.Mint(srv.AdminID, apitoken.ScopeIntrospect)
+	user := srv.User(apitoken.RoleMember)
+	tok, id := srv.Mint(user, "customers")
+	v, err := verifier.New(verifier.Config{TokendURL: front.URL, FeedToken: feed,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := v.SyncedAt()
+	if before.IsZero() {
+		t.Fatal("SyncedAt is zero after a sync")
+	}
+
+	keysDown.Store(true)
+	srv.Revoke(user, id)
+	if err := v.Sync(context.Background()); err == nil {
+		t.Fatal("Sync hid the failed key fetch")
+	}
+	if !v.SyncedAt().After(before) {
+		t.Fatal("a failed key fetch stopped the revocation sync")
+	}
+	if _, err := v.Verify(tok, loopback); !errors.Is(err, verifier.ErrRevoked) {
+		t.Fatalf("Verify = %v, want ErrRevoked", err)
 	}
 }

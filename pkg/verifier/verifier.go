@@ -304,14 +304,21 @@ func (v *Verifier) Sync(ctx context.Context) error {
 	}
 	v.syncMu.Lock()
 	defer v.syncMu.Unlock()
+	// The two syncs are independent: a failure to fetch keys must not let
+	// the revocation state grow stale, nor the other way round.
+	var keysErr error
 	if len(v.cfg.Keys) == 0 {
-		if err := v.syncKeys(ctx); err != nil {
-			return err
-		}
+		keysErr = v.syncKeys(ctx)
 	}
 	if !v.syncsRevocations() {
-		return nil
+		return keysErr
 	}
+	return errors.Join(keysErr, v.syncRevocations(ctx))
+}
+
+// syncRevocations reads the revocation feed from the cursor to the end of
+// the round and applies it.
+func (v *Verifier) syncRevocations(ctx context.Context) error {
 	started := v.cfg.Now()
 	v.mu.RLock()
 	cursor := v.cursor
