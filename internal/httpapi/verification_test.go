@@ -364,10 +364,24 @@ func TestLastUsedIsRecordedInBatches(t *testing.T) {
 		}
 		caller, _ := h.mint(h.AdminID, tokenSpec{scope: apitoken.ScopeIntrospect})
 		other, otherID := h.mint(member, tokenSpec{scope: "customers"})
-		h.introspect(caller, url.Values{"token": {other}, "client_ip": {"198.51.100.4"}})
-		h.do(req{method: "GET", path: "/auth", token: other})
-		if err := h.Service.FlushUsage(context.Background()); err != nil {
-			t.Fatal(err)
+		usedFrom := func() string {
+			t.Helper()
+			if err := h.Service.FlushUsage(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			o, err := h.Store.Tokens.Get(context.Background(), member, otherID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return o.LastUsedIP
+		}
+		h.introspect(caller, url.Values{"token": {other}, "client_ip": {"198.51.100.4"}}).expectStatus(t, 200, "")
+		if ip := usedFrom(); ip != "198.51.100.4" {
+			t.Fatalf("after introspection, lastUsedIp = %q, want the client_ip it was given", ip)
+		}
+		h.do(req{method: "GET", path: "/auth", token: other}).expectStatus(t, 200, "")
+		if ip := usedFrom(); ip != "127.0.0.1" {
+			t.Fatalf("after forward-auth, lastUsedIp = %q, want 127.0.0.1", ip)
 		}
 		o, _ := h.Store.Tokens.Get(context.Background(), member, otherID)
 		if o.LastUsedAt == nil {
