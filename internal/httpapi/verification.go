@@ -138,14 +138,16 @@ func (s *Server) forwardAuth(c echo.Context) error {
 const maxRequiredScopes = 64
 
 // requiredScopes returns the scopes a forward-auth request requires, from
-// its scope query parameters and ScopeHeader, each once, in order. More
-// than maxRequiredScopes is a bad request.
+// its scope query parameters and ScopeHeader, each once, in order. A
+// malformed query string, or more than maxRequiredScopes, is a bad request.
 func requiredScopes(r *http.Request) ([]string, error) {
-	var lists []string
-	if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
-		lists = q["scope"]
+	// A query that does not parse fails the check: dropping what could
+	// not be read would drop the route's requirement with it.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, paramError("scope", "The query string is malformed; the required scopes cannot be read.")
 	}
-	lists = append(lists, r.Header.Values(ScopeHeader)...)
+	lists := append(q["scope"], r.Header.Values(ScopeHeader)...)
 	var required []string
 	for _, list := range lists {
 		for _, sc := range strings.Fields(list) {

@@ -146,6 +146,21 @@ func TestForwardAuth(t *testing.T) {
 			t.Fatalf("repeated scope parameters: %d", r.StatusCode)
 		}
 	})
+	t.Run("a malformed query fails closed, never dropping the scopes it names", func(t *testing.T) {
+		for _, q := range []string{
+			"scope=payments-write&%zz",
+			"scope=payments-write;x=1",
+			"scope=payments-write&scope=%",
+			"scope=%E0%A4%A",
+			"scope=customers&%zz",
+		} {
+			r := auth("GET", "/auth?"+q, reader, nil)
+			r.expectStatus(t, 400, "invalid_value")
+			if src, _ := r.errors()[0]["source"].(map[string]any); src["parameter"] != "scope" {
+				t.Fatalf("?%s: source = %v", q, r.errors()[0]["source"])
+			}
+		}
+	})
 	t.Run("Envoy's form: the original path appended and the scopes in a header", func(t *testing.T) {
 		hdr := map[string]string{"X-Tokend-Scope": "payments-write"}
 		if r := auth("POST", "/auth/payments/42?expand=true", reader, hdr); r.StatusCode != 403 {
