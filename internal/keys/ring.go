@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"aidanwoods.dev/go-paseto"
@@ -19,8 +20,11 @@ import (
 
 // refreshInterval bounds how often lookups of unknown key ids reload the
 // keys from the store, so that tokens naming random key ids cannot turn into
-// a flood of queries.
-const refreshInterval = time.Second
+// a flood of queries; refreshTimeout bounds one reload.
+const (
+	refreshInterval = time.Second
+	refreshTimeout  = 2 * time.Second
+)
 
 // Ring signs tokens with the active key and serves the public keys that
 // verify them. It caches keys in memory; the store stays the source of truth.
@@ -35,7 +39,7 @@ type Ring struct {
 	// monotonic clock.
 	loadedAt time.Time
 
-	reloadMu sync.Mutex // one reload for unknown key ids at a time
+	refreshing atomic.Bool // a background reload is pending or running
 }
 
 type entry struct {
@@ -93,14 +97,18 @@ func (r *Ring) Sign(ctx context.Context, c verifier.Claims) (token, kid string, 
 }
 
 // PublicKey returns the public key with the id if it may verify tokens now.
-// It implements verifier.KeySet. An unknown id reloads the keys, so that a
-// key created by another replica or the command line is found.
+// It implements verifier.KeySet. An unknown id is refused at once, and
+// reloads the keys in the background, so that a key created by another
+// replica or the command line is found by the requests that follow.
 func (r *Ring) PublicKey(kid string) (ed25519.PublicKey, bool) {
 	e, ok := r.lookup(kid)
-	if !ok && looksLikeKeyID(kid) {
-		e, ok = r.reload(kid)
+	if !ok {
+		if looksLikeKeyID(kid) {
+			r.refreshSoon()
+		}
+		return nil, false
 	}
-	if !ok || !e.rec.Verifies(r.now()) {
+	if !e.rec.Verifies(r.now()) {
 		return nil, false
 	}
 	return e.rec.PublicKey, true
@@ -113,31 +121,26 @@ func (r *Ring) lookup(kid string) (*entry, bool) {
 	return e, ok
 }
 
-// reload reloads the keys to look for kid. Reloads happen at most once per
-// refreshInterval: a lookup arriving sooner waits for the next reload rather
-// than refusing a token signed by a key created a moment ago, and lookups
-// waiting together share one reload.
-func (r *Ring) reload(kid string) (*entry, bool) {
-	arrived := time.Now()
-	r.reloadMu.Lock()
-	defer r.reloadMu.Unlock()
-	r.mu.RLock()
-	last := r.loadedAt
-	r.mu.RUnlock()
-	if last.After(arrived) {
-		// A reload started while this lookup waited: it saw kid if it
-		// existed.
-		return r.lookup(kid)
+// refreshSoon reloads the keys in the background. Reloads for unknown key
+// ids run one at a time and at most once per refreshInterval, so tokens
+// naming made-up key ids cost at most one query a second, and the request
+// that names one never waits for it.
+func (r *Ring) refreshSoon() {
+	if !r.refreshing.CompareAndSwap(false, true) {
+		return
 	}
-	if wait := refreshInterval - time.Since(last); wait > 0 {
-		time.Sleep(min(wait, refreshInterval))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if r.refresh(ctx) != nil {
-		return nil, false
-	}
-	return r.lookup(kid)
+	go func() {
+		defer r.refreshing.Store(false)
+		r.mu.RLock()
+		last := r.loadedAt
+		r.mu.RUnlock()
+		if wait := refreshInterval - time.Since(last); wait > 0 {
+			time.Sleep(min(wait, refreshInterval))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		defer cancel()
+		r.refresh(ctx) // a failure counts as a reload too; the next unknown id tries again
+	}()
 }
 
 func looksLikeKeyID(kid string) bool {

@@ -2,11 +2,13 @@ package keys_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -373,10 +375,14 @@ func TestRingReplicasShareKeysThroughTheStore(t *testing.T) {
 			}
 			tokA, _ := MustSign(t, ringA, clkA.Now(), clkA.Now().Add(time.Hour))
 
-			// B never saw the new key: looking it up reloads the keys.
-			pub, ok := ringB.PublicKey(rec2.ID)
-			if !ok || !pub.Equal(rec2.PublicKey) {
-				t.Fatal("replica B does not find the key replica A rotated in")
+			// B never saw the new key: looking it up is refused, and
+			// reloads the keys in the background for the lookups after.
+			if _, ok := ringB.PublicKey(rec2.ID); ok {
+				t.Fatal("replica B knew a key it never loaded")
+			}
+			pub := awaitKey(t, ringB, rec2.ID)
+			if !pub.Equal(rec2.PublicKey) {
+				t.Fatal("replica B found another key under the id replica A rotated in")
 			}
 			if _, err := parse(ringB, tokA, clkB.Now()); err != nil {
 				t.Fatalf("replica B refuses replica A's new token: %v", err)
@@ -386,6 +392,70 @@ func TestRingReplicasShareKeysThroughTheStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// awaitKey waits for a background reload to bring the key into the ring.
+func awaitKey(tb testing.TB, ring *keys.Ring, kid string) ed25519.PublicKey {
+	tb.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if pub, ok := ring.PublicKey(kid); ok {
+			return pub
+		}
+	}
+	tb.Fatalf("key %s never arrived", kid)
+	return nil
+}
+
+// gatedKeys is a real key store whose ListKeys waits for the test to open
+// the gate, and counts its calls.
+type gatedKeys struct {
+	keys.Store
+	gate  chan struct{}
+	calls atomic.Int32
+}
+
+func (g *gatedKeys) ListKeys(ctx context.Context) ([]keys.Record, error) {
+	g.calls.Add(1)
+	<-g.gate
+	return g.Store.ListKeys(ctx)
+}
+
+func TestRingRefusesUnknownKeyIDsAtOnceAndReloadsOnceInTheBackground(t *testing.T) {
+	eachDialect(t, func(t *testing.T, st *store.Store) {
+		clk := newClock()
+		owner := MustLoadRing(t, st, testSecret, clk) // creates the first key
+		gated := &gatedKeys{Store: st.Keys, gate: make(chan struct{})}
+		close(gated.gate)
+		ring := keys.NewRing(gated, MustNewSealer(t, testSecret), clk.Now)
+		if err := ring.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		gated.gate = make(chan struct{}) // reloads wait from now on
+		gated.calls.Store(0)
+		rec, err := owner.Rotate(context.Background(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, ok := ring.PublicKey(rec.ID); ok {
+					t.Error("a key the ring has not loaded yet was found")
+				}
+			}()
+		}
+		wg.Wait() // every lookup returned while the reload is held
+		close(gated.gate)
+		if pub := awaitKey(t, ring, rec.ID); !pub.Equal(rec.PublicKey) {
+			t.Fatal("the reload found another key")
+		}
+		if n := gated.calls.Load(); n != 1 {
+			t.Fatalf("20 lookups of one unknown key made %d reloads, want 1", n)
+		}
+	})
 }
 
 func TestRingWithAnotherSecretRefusesToLoad(t *testing.T) {
