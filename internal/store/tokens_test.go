@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/pkg/verifier"
@@ -436,6 +437,72 @@ func TestTokensRecordUses(t *testing.T) {
 		}
 		if at, ip, _ := lastUse(a.ID); !at.Equal(ms(t1.Add(time.Second))) || ip != "198.51.100.1" {
 			t.Fatalf("a newer use was not recorded: %v from %q", at, ip)
+		}
+	})
+}
+
+func TestTokensRecordUsesKeepsTheLaterOfTwoUsesInOneMillisecond(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		f := newFixture(t, dialect)
+		ctx := context.Background()
+		a := MustCreateToken(t, f.st, f.token(base))
+		at := base.Add(time.Minute)
+		// Two flushes of uses within the same millisecond, the precision
+		// stored: the later flush holds the later use, and wins.
+		for _, u := range []store.Use{{At: at, IP: "198.51.100.4"}, {At: at.Add(300 * time.Microsecond), IP: "127.0.0.1"}} {
+			if err := f.st.Tokens.RecordUses(ctx, map[string]store.Use{a.ID: u}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tok, err := f.st.Tokens.Get(ctx, "", a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.LastUsedIP != "127.0.0.1" {
+			t.Fatalf("lastUsedIp = %q, want the later use's 127.0.0.1", tok.LastUsedIP)
+		}
+	})
+}
+
+func TestTokensRecordUsesFromTwoReplicasAtOnceNeverDeadlocks(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		url := dbtest.NewURL(t, dialect)
+		a, b := dbtest.MustOpenURL(t, url), dbtest.MustOpenURL(t, url)
+		user := MustCreateUser(t, a, newUser(base))
+		key := MustCreateKey(t, a, base)
+		var ids []string
+		for range 50 {
+			ids = append(ids, MustCreateToken(t, a, newToken(user.ID, key.ID, base)).ID)
+		}
+		// 40 flushes, half from each replica, each touching every token:
+		// row locks taken in different orders would deadlock.
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 40 {
+			st := a
+			if i%2 == 1 {
+				st = b
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				uses := map[string]store.Use{}
+				for j, id := range ids {
+					uses[id] = store.Use{At: base.Add(time.Duration(i*len(ids)+j) * time.Millisecond), IP: "192.0.2.1"}
+				}
+				errs <- st.Tokens.RecordUses(context.Background(), uses)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("RecordUses: %v", err)
+			}
+		}
+		tok, err := a.Tokens.Get(context.Background(), "", ids[0])
+		if err != nil || tok.LastUsedAt == nil {
+			t.Fatalf("no use recorded: %v", err)
 		}
 	})
 }
