@@ -87,3 +87,57 @@ func (r UserRequest) Validate(c *Catalog) (User, error) {
 	}
 	return u, errs.Err()
 }
+
+// UserUpdate is a request to change a user. Nil means unchanged.
+type UserUpdate struct {
+	Role     *string
+	Scopes   *string
+	Service  *bool
+	Disabled *bool
+}
+
+// Apply checks the attributes the update changes, and only those, and
+// applies them to u; on error u is unchanged. What the update leaves alone
+// is not checked again: a user whose scopes include one the catalog has
+// since dropped can still be disabled. A user demoted to member keeps its
+// explicit scopes but the admin-only ones.
+func (up UserUpdate) Apply(u *User, c *Catalog) error {
+	var errs Errors
+	next := *u
+	if up.Role != nil {
+		switch r := Role(*up.Role); r {
+		case RoleAdmin, RoleMember:
+			next.Role = r
+		default:
+			errs = append(errs, FieldErrorf("role", "role must be %q or %q", RoleAdmin, RoleMember))
+		}
+	}
+	switch {
+	case up.Scopes != nil:
+		scopes, err := c.ParseScope(*up.Scopes)
+		switch {
+		case err != nil:
+			errs = append(errs, FieldErrorf("scopes", "scopes %s", err))
+		case next.Role != RoleAdmin && len(Intersect(scopes, AdminOnlyScopes)) > 0:
+			errs = append(errs, FieldErrorf("scopes", "scopes %s may only be held by admins", QuoteList(AdminOnlyScopes)))
+		default:
+			next.Scopes = scopes
+		}
+	case next.Role != RoleAdmin && next.Scopes != nil:
+		next.Scopes = Subtract(next.Scopes, AdminOnlyScopes)
+		if next.Scopes == nil {
+			next.Scopes = []string{}
+		}
+	}
+	if up.Service != nil {
+		next.Service = *up.Service
+	}
+	if up.Disabled != nil {
+		next.Disabled = *up.Disabled
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	*u = next
+	return nil
+}

@@ -133,3 +133,55 @@ func errorFields(errs apitoken.Errors) []string {
 	}
 	return fields
 }
+
+func TestUserUpdateApply(t *testing.T) {
+	c := MustParseCatalog(t, "customers\naccounts\n")
+	str := func(s string) *string { return &s }
+	yes := true
+	tests := []struct {
+		name   string
+		user   apitoken.User
+		update apitoken.UserUpdate
+		want   apitoken.User
+		fields []string // the attributes at fault, when the update is refused
+	}{
+		{"disabling leaves scopes the catalog dropped unchecked",
+			apitoken.User{Role: apitoken.RoleMember, Scopes: []string{"cards", "customers"}},
+			apitoken.UserUpdate{Disabled: &yes},
+			apitoken.User{Role: apitoken.RoleMember, Scopes: []string{"cards", "customers"}, Disabled: true}, nil},
+		{"a demoted admin keeps its explicit scopes but the admin-only ones",
+			apitoken.User{Role: apitoken.RoleAdmin, Scopes: []string{"users", "customers"}},
+			apitoken.UserUpdate{Role: str("member")},
+			apitoken.User{Role: apitoken.RoleMember, Scopes: []string{"customers"}}, nil},
+		{"scopes that are sent are checked against the catalog",
+			apitoken.User{Role: apitoken.RoleMember},
+			apitoken.UserUpdate{Scopes: str("cards"), Service: &yes},
+			apitoken.User{Role: apitoken.RoleMember}, []string{"scopes"}},
+		{"a member may not be given an admin-only scope",
+			apitoken.User{Role: apitoken.RoleAdmin},
+			apitoken.UserUpdate{Role: str("member"), Scopes: str("users")},
+			apitoken.User{Role: apitoken.RoleAdmin}, []string{"scopes"}},
+		{"an unknown role is refused with the rest of the update",
+			apitoken.User{Role: apitoken.RoleMember},
+			apitoken.UserUpdate{Role: str("owner"), Scopes: str("nope")},
+			apitoken.User{Role: apitoken.RoleMember}, []string{"role", "scopes"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := tc.user
+			err := tc.update.Apply(&u, c)
+			var fields []string
+			for _, e := range apitoken.ErrorList(err) {
+				if err != nil {
+					fields = append(fields, e.Field)
+				}
+			}
+			if !slices.Equal(fields, tc.fields) {
+				t.Fatalf("errors at %v, want %v (%v)", fields, tc.fields, err)
+			}
+			if u.Role != tc.want.Role || !slices.Equal(u.Scopes, tc.want.Scopes) || u.Disabled != tc.want.Disabled || u.Service != tc.want.Service {
+				t.Fatalf("user = %+v, want %+v", u, tc.want)
+			}
+		})
+	}
+}

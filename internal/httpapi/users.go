@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/internal/service"
 )
 
 // user is the JSON:API representation of a user. scopes lists the scopes
@@ -140,7 +139,7 @@ func (s *Server) updateUser(c echo.Context) error {
 	} else if len(attrErrs) > 0 {
 		return attrErrs
 	}
-	u, err := s.svc.UpdateUser(ctx(c), principalOf(c), c.Param("userId"), service.UserUpdate{
+	u, err := s.svc.UpdateUser(ctx(c), principalOf(c), c.Param("userId"), apitoken.UserUpdate{
 		Role: in.Role, Scopes: in.Scopes, Service: in.Service, Disabled: in.Disabled,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -443,4 +444,33 @@ func checkAttributePointers(t *testing.T, r *response, attrs []string) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("errors point at %v, want %v\n%s", got, want, r.Body)
 	}
+}
+
+// TestUpdatingAUserChecksOnlyWhatChanges checks that a PATCH validates the
+// attributes it changes and leaves the others alone: a user holding a
+// scope the catalog no longer lists can still be disabled, as an incident
+// may need at once.
+func TestUpdatingAUserChecksOnlyWhatChanges(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, h *harness) {
+		now := time.Now().UTC()
+		u := apitoken.User{ID: uuid.NewString(), Email: uuid.NewString() + "@example.com", Role: apitoken.RoleMember,
+			Scopes: []string{"customers", "scope-dropped-from-the-catalog"}, CreatedAt: now, UpdatedAt: now}
+		if err := h.Store.Users.Create(context.Background(), &u); err != nil {
+			t.Fatal(err)
+		}
+		patch := func(attrs map[string]any) *response {
+			return h.do(req{method: "PATCH", path: "/users/" + u.ID, token: h.AdminToken, body: userPatchBody(u.ID, attrs)})
+		}
+		r := patch(map[string]any{"disabled": true})
+		r.expectStatus(t, http.StatusOK, "")
+		if r.attrs()["disabled"] != true || r.attrs()["scopes"] != "customers" {
+			t.Fatalf("after disabling: %v", r.attrs())
+		}
+		patch(map[string]any{"service": true, "disabled": false}).expectStatus(t, http.StatusOK, "")
+		// Scopes that are sent are checked in full.
+		r = patch(map[string]any{"scopes": "customers scope-dropped-from-the-catalog"})
+		r.expectStatus(t, http.StatusBadRequest, "invalid_value")
+		checkAttributePointers(t, r, []string{"scopes"})
+	})
 }

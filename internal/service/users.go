@@ -52,18 +52,11 @@ func (s *Service) ListUsers(ctx context.Context, p *Principal, limit, offset int
 	return s.store.Users.List(ctx, limit, offset)
 }
 
-// UserUpdate is a request to change a user. Nil means unchanged.
-type UserUpdate struct {
-	Role     *string
-	Scopes   *string
-	Service  *bool
-	Disabled *bool
-}
-
 // UpdateUser changes a user's role, scopes, service flag or disabled flag on
-// an admin's behalf. Admins cannot demote or disable themselves, so that
-// tokend always keeps an admin who can undo a mistake.
-func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, upd UserUpdate) (apitoken.User, error) {
+// an admin's behalf; only the attributes it changes are checked. Admins
+// cannot demote or disable themselves, so that tokend always keeps an admin
+// who can undo a mistake.
+func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, upd apitoken.UserUpdate) (apitoken.User, error) {
 	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite, "manage users"); err != nil {
 		return apitoken.User{}, err
 	}
@@ -71,34 +64,11 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, u
 		return apitoken.User{}, apitoken.Errorf(apitoken.NotFound, "user not found")
 	}
 	return s.store.Users.Update(ctx, userID, func(u *apitoken.User) error {
-		req := apitoken.UserRequest{Email: u.Email, Role: string(u.Role), Service: u.Service}
-		if u.Scopes != nil {
-			joined := strings.Join(u.Scopes, " ")
-			req.Scopes = &joined
-		}
-		if upd.Role != nil {
-			req.Role = *upd.Role
-		}
-		if upd.Scopes != nil {
-			req.Scopes = upd.Scopes
-		} else if req.Role != string(apitoken.RoleAdmin) && u.Scopes != nil {
-			// A demoted admin keeps its explicit scopes but the admin-only ones.
-			kept := strings.Join(apitoken.Subtract(u.Scopes, apitoken.AdminOnlyScopes), " ")
-			req.Scopes = &kept
-		}
-		if upd.Service != nil {
-			req.Service = *upd.Service
-		}
-		next, err := req.Validate(s.catalog)
-		if err != nil {
+		if err := upd.Apply(u, s.catalog); err != nil {
 			return err
 		}
-		if u.ID == p.User.ID && (next.Role != apitoken.RoleAdmin || (upd.Disabled != nil && *upd.Disabled)) {
+		if u.ID == p.User.ID && (u.Role != apitoken.RoleAdmin || u.Disabled) {
 			return apitoken.Errorf(apitoken.Conflict, "Admins cannot demote or disable themselves.")
-		}
-		u.Role, u.Scopes, u.Service = next.Role, next.Scopes, next.Service
-		if upd.Disabled != nil {
-			u.Disabled = *upd.Disabled
 		}
 		u.UpdatedAt = s.now().UTC()
 		return nil
