@@ -204,13 +204,16 @@ func quotable(s string) string {
 }
 
 // logErrors logs the first internal or unavailable error with its cause;
-// client errors are already in the access log's status.
+// client errors are already in the access log's status. A request its
+// client gave up on is no trouble of tokend's, and is logged at debug level.
 func (s *Server) logErrors(c echo.Context, list apitoken.Errors) {
 	for _, e := range list {
 		level := slog.LevelError
-		switch e.Code {
-		case apitoken.Internal:
-		case apitoken.Unavailable:
+		switch {
+		case errors.Is(ctx(c).Err(), context.Canceled):
+			level = slog.LevelDebug
+		case e.Code == apitoken.Internal:
+		case e.Code == apitoken.Unavailable:
 			level = slog.LevelWarn
 		default:
 			continue

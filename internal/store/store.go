@@ -7,25 +7,18 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/glebarez/sqlite"
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-
-	"github.com/tokend/tokend/internal/apitoken"
 )
 
 // The dialects Store speaks.
@@ -150,52 +143,6 @@ func (s *Store) Close() error {
 		return err
 	}
 	return sqlDB.Close()
-}
-
-// wrap translates a database error into an application error. notFound is
-// the detail for a missing row; "" treats a missing row as internal.
-func (s *Store) wrap(err error, notFound string) error {
-	var appErr *apitoken.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &appErr):
-		return err
-	case errors.Is(err, gorm.ErrRecordNotFound) && notFound != "":
-		return apitoken.Errorf(apitoken.NotFound, "%s", notFound)
-	case errors.Is(err, gorm.ErrDuplicatedKey):
-		return &apitoken.Error{Code: apitoken.Conflict, Detail: "already exists", Err: err}
-	case unreachable(err):
-		return &apitoken.Error{Code: apitoken.Unavailable, Detail: "The database is unavailable; try again shortly.", Err: err}
-	}
-	return &apitoken.Error{Code: apitoken.Internal, Detail: "Internal error.", Err: err}
-}
-
-// unreachable reports whether err means the database could not be reached
-// or did not answer in time, as opposed to refusing a statement.
-func unreachable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		// Class 08 is connection exceptions, 57P0x the server shutting
-		// down, 53300 too many connections.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") || pgErr.Code == "53300"
-	}
-	var netErr net.Error
-	var connectErr *pgconn.ConnectError
-	return errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, context.Canceled) ||
-		errors.Is(err, driver.ErrBadConn) ||
-		errors.Is(err, sql.ErrConnDone) ||
-		errors.Is(err, io.EOF) ||
-		errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) ||
-		errors.As(err, &netErr) ||
-		errors.As(err, &connectErr) ||
-		pgconn.Timeout(err) ||
-		strings.Contains(err.Error(), "conn closed") ||
-		strings.Contains(err.Error(), "database is locked")
 }
 
 // tx runs fn in a transaction.

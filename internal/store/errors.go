@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+
+	"github.com/tokend/tokend/internal/apitoken"
+)
+
+// failure is what kind of trouble a database error is.
+type failure int
+
+const (
+	// refused: the database answered and refused the statement, or
+	// something else went wrong in tokend; it is an internal error.
+	refused failure = iota
+	// canceled: the caller gave up, typically a client that hung up. The
+	// database is fine.
+	canceled
+	// busy: the database is up but could not take the statement in time,
+	// such as SQLite's write lock held past the busy timeout. Worth a
+	// retry; not an outage.
+	busy
+	// outage: the database could not be reached, or did not answer in
+	// time.
+	outage
+)
+
+// classify tells what kind of trouble err is. It looks only at errors
+// that reach it from the database driver, so a network error here is the
+// database connection's.
+func classify(err error) failure {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		// Class 08 is connection exceptions, 57P01–57P03 the server
+		// shutting down or starting, 53300 too many connections.
+		case strings.HasPrefix(pgErr.Code, "08"), strings.HasPrefix(pgErr.Code, "57P0"), pgErr.Code == "53300":
+			return outage
+		// 57014 is a statement canceled by the client's request.
+		case pgErr.Code == "57014":
+			return canceled
+		// Deadlocks and serialization failures: the statement lost a
+		// race and may be retried.
+		case pgErr.Code == "40P01", pgErr.Code == "40001", pgErr.Code == "55P03":
+			return busy
+		}
+		return refused
+	}
+	var sqliteErr interface{ Code() int }
+	if errors.As(err, &sqliteErr) {
+		switch sqliteErr.Code() & 0xff { // the primary result code
+		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+			return busy
+		}
+		return refused
+	}
+	// Deadlines first: pgx reports a statement cut short by its deadline
+	// as a timeout, whatever else it wraps.
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return outage
+	}
+	if errors.Is(err, context.Canceled) {
+		return canceled
+	}
+	var connectErr *pgconn.ConnectError
+	var opErr *net.OpError
+	if errors.As(err, &connectErr) || errors.As(err, &opErr) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return outage
+	}
+	return refused
+}
+
+// Details of the errors wrap returns.
+const (
+	detailOutage   = "The database is unavailable; try again shortly."
+	detailBusy     = "The database is busy; try again."
+	detailCanceled = "The request was canceled."
+)
+
+// wrap translates a database error into an application error. notFound is
+// the detail for a missing row; "" treats a missing row as internal. A
+// database that cannot be reached, is busy, or was given up on is
+// unavailable; only an outage says the database is down.
+func (s *Store) wrap(err error, notFound string) error {
+	var appErr *apitoken.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &appErr):
+		return err
+	case errors.Is(err, gorm.ErrRecordNotFound) && notFound != "":
+		return apitoken.Errorf(apitoken.NotFound, "%s", notFound)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return &apitoken.Error{Code: apitoken.Conflict, Detail: "already exists", Err: err}
+	}
+	switch classify(err) {
+	case outage:
+		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailOutage, Err: fmt.Errorf("%w: %w", ErrOutage, err)}
+	case busy:
+		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailBusy, Err: err}
+	case canceled:
+		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailCanceled, Err: err}
+	}
+	return &apitoken.Error{Code: apitoken.Internal, Detail: "Internal error.", Err: err}
+}
+
+// ErrOutage is in the chain of every error that means the database could
+// not be reached or did not answer in time, as opposed to a busy database,
+// a canceled request or a refused statement. Test for it with errors.Is.
+var ErrOutage = errors.New("store: database unreachable")
