@@ -749,3 +749,49 @@ func signUnstored(t *testing.T, h *harness, subject string, c verifier.Claims) s
 	}
 	return raw
 }
+
+// TestAccessIsCheckedBeforeTheBody checks that a caller who may not make a
+// write learns nothing from the validation of its body: it gets 403 or 404,
+// never a 400 listing what the catalog holds.
+func TestAccessIsCheckedBeforeTheBody(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{})
+	member := h.user(apitoken.RoleMember)
+	other := h.user(apitoken.RoleMember)
+	_, ownID := h.mint(member, tokenSpec{scope: "customers"})
+	_, otherID := h.mint(other, tokenSpec{scope: "customers"})
+	reader, _ := h.mint(member, tokenSpec{scope: "customers api-tokens"})
+	writer, _ := h.mint(member, tokenSpec{scope: "customers api-tokens api-tokens-write"})
+	adminReader, _ := h.mint(h.AdminID, tokenSpec{scope: "users api-tokens"})
+	badToken := createBody(map[string]any{"description": 5, "scope": "no-such-scope", "expiration": "soon", "bogus": 1})
+	badPatch := func(id string) any { return patchDoc(id, map[string]any{"expiration": "soon", "bogus": 1}) }
+	badUser := userBody(map[string]any{"email": "not an email", "role": "owner", "service": "yes"})
+	badUserPatch := func(id string) any { return userPatchBody(id, map[string]any{"role": "owner", "disabled": "true"}) }
+
+	for _, tc := range []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+	}{
+		{"a token without api-tokens-write creating a token", "POST", tokensPath(member), reader, badToken, 403},
+		{"a member creating a token for another user", "POST", tokensPath(other), writer, badToken, 403},
+		{"an admin creating a token for a user that does not exist", "POST", tokensPath(uuid.NewString()), h.AdminToken, badToken, 404},
+		{"a token without api-tokens-write changing a token", "PATCH", tokensPath(member) + "/" + ownID, reader, badPatch(ownID), 403},
+		{"a member changing another user's token", "PATCH", tokensPath(other) + "/" + otherID, writer, badPatch(otherID), 403},
+		{"an admin changing a token that does not exist", "PATCH", tokensPath(member) + "/" + otherID, h.AdminToken, badPatch(otherID), 404},
+		{"a member creating a user", "POST", "/users", writer, badUser, 403},
+		{"an admin without users-write creating a user", "POST", "/users", adminReader, badUser, 403},
+		{"a member changing a user", "PATCH", "/users/" + member, writer, badUserPatch(member), 403},
+		{"an admin changing a user that does not exist", "PATCH", "/users/" + otherID, h.AdminToken, badUserPatch(otherID), 404},
+	} {
+		t.Run(tc.name+" is refused before its body is checked", func(t *testing.T) {
+			r := h.do(req{method: tc.method, path: tc.path, token: tc.token, body: tc.body})
+			if r.StatusCode != tc.status {
+				t.Fatalf("status = %d, want %d\n%s", r.StatusCode, tc.status, r.Body)
+			}
+			if strings.Contains(string(r.Body), "no-such-scope") || strings.Contains(string(r.Body), "pointer") {
+				t.Fatalf("the refusal tells about the body: %s", r.Body)
+			}
+		})
+	}
+}

@@ -63,7 +63,12 @@ func TestSeedListExampleAsWritten(t *testing.T) {
 	if list := r.list(); len(list) != 1 || list[0]["id"] != id {
 		t.Fatalf("the List example answered %s", r.Body)
 	}
-	r = h.do(req{method: "POST", path: tokensPath(member), token: tok, header: http.Header{"Content-Type": {"application/vnd.api+json"}}})
+	// A token that may write gets told its body is empty; one that may
+	// not is refused before its body is looked at.
+	declared := http.Header{"Content-Type": {"application/vnd.api+json"}}
+	h.do(req{method: "POST", path: tokensPath(member), token: tok, header: declared}).expectStatus(t, http.StatusForbidden, "forbidden")
+	writer, _ := h.mint(member, tokenSpec{scope: "api-tokens api-tokens-write"})
+	r = h.do(req{method: "POST", path: tokensPath(member), token: writer, header: declared})
 	r.expectStatus(t, http.StatusBadRequest, "invalid_value")
 	if d := r.errors()[0]["detail"].(string); !strings.Contains(d, "empty") {
 		t.Fatalf("detail = %q", d)

@@ -120,6 +120,9 @@ func (s *Server) createToken(c echo.Context) error {
 	if err := noQuery(c); err != nil {
 		return err
 	}
+	if err := s.svc.MayWriteTokens(ctx(c), principalOf(c), c.Param("userId"), ""); err != nil {
+		return err
+	}
 	var in apiTokenInput
 	attrErrs, err := decodeDocument(c, createTokenShape, "", &in)
 	if err != nil {
@@ -202,6 +205,9 @@ func (s *Server) getToken(c echo.Context) error {
 // updateToken handles PATCH /users/:userId/api-tokens/:tokenId.
 func (s *Server) updateToken(c echo.Context) error {
 	if err := noQuery(c); err != nil {
+		return err
+	}
+	if err := s.svc.MayWriteTokens(ctx(c), principalOf(c), c.Param("userId"), c.Param("tokenId")); err != nil {
 		return err
 	}
 	var in apiTokenInput

@@ -72,6 +72,9 @@ func (s *Server) createUser(c echo.Context) error {
 	if err := noQuery(c); err != nil {
 		return err
 	}
+	if err := s.svc.MayManageUsers(ctx(c), principalOf(c), ""); err != nil {
+		return err
+	}
 	var in userInput
 	if attrErrs, err := decodeDocument(c, createUserShape, "", &in); err != nil {
 		return err
@@ -131,6 +134,9 @@ func (s *Server) getUser(c echo.Context) error {
 // updateUser handles PATCH /users/:userId, for admins.
 func (s *Server) updateUser(c echo.Context) error {
 	if err := noQuery(c); err != nil {
+		return err
+	}
+	if err := s.svc.MayManageUsers(ctx(c), principalOf(c), c.Param("userId")); err != nil {
 		return err
 	}
 	var in userInput

@@ -31,6 +31,24 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, 
 	return s.issue(ctx, user, spec)
 }
 
+// MayWriteTokens returns an error unless the caller may create or change
+// the user's tokens and, when tokenID is set, that token exists. Handlers
+// call it before they read a request body, so that a caller who may not
+// write learns nothing from the body's validation.
+func (s *Service) MayWriteTokens(ctx context.Context, p *Principal, userID, tokenID string) error {
+	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
+		return err
+	}
+	if _, err := s.targetUser(ctx, userID); err != nil || tokenID == "" {
+		return err
+	}
+	if !ValidID(tokenID) {
+		return apitoken.Errorf(apitoken.NotFound, "API token not found")
+	}
+	_, err := s.store.Tokens.Get(ctx, userID, tokenID)
+	return err
+}
+
 // IssueToken issues a token for the user with no caller to check: the
 // command line's path, for operators with access to the database.
 func (s *Service) IssueToken(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {

@@ -19,6 +19,17 @@ func (s *Service) CreateUser(ctx context.Context, p *Principal, req apitoken.Use
 	return s.AddUser(ctx, req)
 }
 
+// MayManageUsers returns an error unless the caller may create users or,
+// when userID is set, change that user, which must exist. Handlers call it
+// before they read a request body, as MayWriteTokens.
+func (s *Service) MayManageUsers(ctx context.Context, p *Principal, userID string) error {
+	if err := authorizeAdmin(p, apitoken.ScopeUsersWrite, "manage users"); err != nil || userID == "" {
+		return err
+	}
+	_, err := s.targetUser(ctx, userID)
+	return err
+}
+
 // AddUser creates a user with no caller to check: the command line's path.
 func (s *Service) AddUser(ctx context.Context, req apitoken.UserRequest) (apitoken.User, error) {
 	u, err := req.Validate(s.catalog)
