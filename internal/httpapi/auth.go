@@ -13,7 +13,8 @@ import (
 const principalKey = "principal"
 
 // authenticate requires a valid bearer token and makes its principal
-// available to the handler.
+// available to the handler. A request its token was good for (neither 401
+// nor 403) counts as a use of the token.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		raw, err := bearerToken(c.Request())
@@ -25,7 +26,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(principalKey, p)
-		return next(c)
+		err = next(c)
+		if code := apitoken.ErrorCode(err); code != apitoken.Unauthorized && code != apitoken.Forbidden {
+			s.svc.RecordUse(p)
+		}
+		return err
 	}
 }
 

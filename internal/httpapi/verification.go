@@ -124,6 +124,7 @@ func (s *Server) forwardAuth(c echo.Context) error {
 		return &apitoken.Error{Code: apitoken.Forbidden, Scope: strings.Join(required, " "),
 			Detail: "The token lacks the " + apitoken.QuoteList(missing) + " scope."}
 	}
+	s.svc.RecordUse(p)
 	h := c.Response().Header()
 	h.Set("X-Token-Subject", p.User.ID)
 	h.Set("X-Token-Id", p.Token.ID)

@@ -404,3 +404,32 @@ func TestLastUsedIsRecordedInBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestARefusedCheckRecordsNoUse checks that only a token found good for a
+// request moves its lastUsedAt: a 403 for a missing scope does not.
+func TestARefusedCheckRecordsNoUse(t *testing.T) {
+	h := newHarness(t, options{})
+	member := h.user(apitoken.RoleMember)
+	tok, id := h.mint(member, tokenSpec{scope: "customers"})
+	lastUsed := func() *time.Time {
+		t.Helper()
+		if err := h.Service.FlushUsage(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stored, err := h.Store.Tokens.Get(context.Background(), member, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stored.LastUsedAt
+	}
+	h.do(req{method: "GET", path: "/auth?scope=payments", token: tok}).expectStatus(t, 403, "forbidden")
+	h.do(req{method: "GET", path: tokensPath(member), token: tok}).expectStatus(t, 403, "forbidden")
+	h.introspect(tok, url.Values{"token": {tok}}).expectStatus(t, 403, "forbidden")
+	if at := lastUsed(); at != nil {
+		t.Fatalf("refused checks recorded a use at %v", at)
+	}
+	h.do(req{method: "GET", path: "/auth?scope=customers", token: tok}).expectStatus(t, 200, "")
+	if lastUsed() == nil {
+		t.Fatal("a check that passed recorded no use")
+	}
+}

@@ -69,6 +69,8 @@ type Principal struct {
 	// Scopes are the token's scopes that its user may still hold.
 	Scopes   []string
 	ClientIP netip.Addr
+	// at is when the token was authenticated.
+	at time.Time
 }
 
 // HasScope reports whether the caller's token holds the scope.
@@ -82,7 +84,8 @@ func (p *Principal) IsAdmin() bool { return p.User.Role == apitoken.RoleAdmin }
 // Authenticate verifies a presented token: its signature, issuer and
 // validity period, then its stored state and its user's. A token that fails
 // any check is unauthorized; a valid token used from an address outside its
-// sourceIp is forbidden.
+// sourceIp is forbidden. It records no use: the caller does, with
+// RecordUse, once the request is authorized too.
 func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.Addr) (*Principal, error) {
 	now := s.now()
 	sum := tokenHash(raw)
@@ -128,8 +131,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.A
 		}
 	}
 	scopes := apitoken.Intersect(claims.Scopes(), u.AllowedScopes(s.catalog))
-	s.usage.record(t.ID, now, clientIP)
-	return &Principal{User: u, Token: t, Scopes: scopes, ClientIP: clientIP}, nil
+	return &Principal{User: u, Token: t, Scopes: scopes, ClientIP: clientIP, at: now}, nil
 }
 
 func unauthorized(detail string) error {

@@ -55,6 +55,13 @@ func (l *usageLog) take() map[string]store.Use {
 	return p
 }
 
+// RecordUse notes a successful use of the principal's token, for its
+// lastUsedAt and lastUsedIp. Callers record a use once the token was found
+// good for the request: authenticated and authorized.
+func (s *Service) RecordUse(p *Principal) {
+	s.usage.record(p.Token.ID, p.at, p.ClientIP)
+}
+
 // FlushUsage writes the uses recorded since the last flush: each token's
 // lastUsedAt and the address it was last used from.
 func (s *Service) FlushUsage(ctx context.Context) error {
