@@ -384,14 +384,14 @@ func TestComposeFile(t *testing.T) {
 		run[k] = v
 	}
 	run["TOKEND_DATABASE_URL"] = dbtest.NewURL(t, dialect)
-	run["TOKEND_LISTEN"] = freeAddr(t)
+	run["TOKEND_LISTEN"] = "127.0.0.1:0"
 	run["TOKEND_DATA_DIR"] = t.TempDir() // the image's volume
 	s := startServe(t, run)
-	bootstrapToken(t, s.Stdout.String())
+	bootstrapToken(t, s)
 
 	// The container healthcheck passes while tokend is ready, and fails
 	// once it is gone.
-	listen := run.with("TOKEND_LISTEN", ":"+portOf(t, run["TOKEND_LISTEN"]))
+	listen := run.with("TOKEND_LISTEN", ":"+portOf(t, strings.TrimPrefix(s.URL, "http://")))
 	if out := mustCLI(t, listen, "healthcheck"); out != "ready\n" {
 		t.Errorf("healthcheck printed %q, want ready", out)
 	}

@@ -24,6 +24,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
 func main() {
@@ -31,12 +33,22 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		var u usageError
-		if errors.As(err, &u) {
-			fmt.Fprintln(os.Stderr, "tokend:", err)
-			os.Exit(2)
-		}
 		fmt.Fprintln(os.Stderr, "tokend:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// exitCode is the exit status of a command that failed with err: 2 for a
+// command line that cannot be run, the code's status from errcode's table
+// for an application error, and 1 for anything else.
+func exitCode(err error) int {
+	var u usageError
+	var f failure
+	switch {
+	case errors.As(err, &u):
+		return errcode.ExitUsage
+	case errors.As(err, &f):
+		return f.ExitCode()
+	}
+	return 1
 }

@@ -6,22 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/app"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/httpapi"
-	"github.com/tokend/tokend/internal/keys"
-	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/internal/store"
-	"github.com/tokend/tokend/pkg/clientip"
-	"github.com/tokend/tokend/schema"
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -144,89 +145,9 @@ func (e env) logger(cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(e.stderr, opts))
 }
 
-// app is tokend assembled: the migrated store, the key ring and the service.
-type app struct {
-	store *store.Store
-	ring  *keys.Ring
-	svc   *service.Service
-}
-
-// open assembles tokend: it connects to the database, waiting up to wait
-// for it to come up, applies pending migrations, loads the scope catalog
-// and the signing keys.
-func (e env) open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*app, error) {
-	st, err := openStore(e.ctx, cfg.DatabaseURL, log, wait)
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			st.Close()
-		}
-	}()
-	applied, err := st.Migrate(e.ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: %w", err)
-	}
-	for _, m := range applied {
-		log.Info("applied migration", "migration", m)
-	}
-	catalog, err := loadCatalog(cfg.ScopesFile)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := cfg.Secret(e.getenv, log.Warn)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := keys.NewSealer(secret)
-	if err != nil {
-		return nil, err
-	}
-	ring := keys.NewRing(st.Keys, sealer, nil)
-	if err := ring.Load(e.ctx); err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
-	}
-	svc := service.New(st, ring, catalog, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime})
-	ok = true
-	return &app{store: st, ring: ring, svc: svc}, nil
-}
-
-// openStore opens the database, retrying while it is unreachable for up to
-// wait, so that tokend and its database may start together.
-func openStore(ctx context.Context, url string, log *slog.Logger, wait time.Duration) (*store.Store, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		st, err := store.Open(octx, url)
-		cancel()
-		if err == nil || apitoken.ErrorCode(err) != apitoken.Unavailable || time.Now().After(deadline) {
-			return st, err
-		}
-		log.Warn("database unreachable; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-func loadCatalog(path string) (*apitoken.Catalog, error) {
-	data := schema.Scopes
-	if path != "" {
-		var err error
-		if data, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("read scope catalog: %w", err)
-		}
-	}
-	return apitoken.ParseCatalog(data)
-}
-
-func (a *app) close() { a.store.Close() }
-
-// serve runs the HTTP API until ctx ends, then shuts down gracefully.
+// serve runs the HTTP API until ctx ends, then shuts down gracefully. It
+// listens before anything else, so that a bad address fails the start
+// before the first start's bootstrap token is made.
 func (e env) serve(args []string) error {
 	cfg, rest, err := e.parse("serve", args, nil)
 	if err != nil {
@@ -236,74 +157,79 @@ func (e env) serve(args []string) error {
 		return usageError{"serve takes no arguments"}
 	}
 	log := e.logger(cfg)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	a, err := e.open(cfg, log, 60*time.Second)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer a.Close()
 
-	user, token, err := a.svc.Bootstrap(e.ctx)
+	user, token, err := a.Service.Bootstrap(e.ctx)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	if token != "" {
 		log.Info("created the bootstrap admin", "user_id", user.ID, "email", user.Email)
-		printBootstrap(e.stdout, user, token)
+		if err := e.handOver(cfg, log, user, token); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
 	}
+	log.Info("tokend listening", "addr", ln.Addr().String(), "database", a.Store.Dialect(), "version", version)
+	return a.Serve(e.ctx, ln)
+}
 
-	handler := httpapi.NewServer(log, httpapi.Config{
-		PublicURL: cfg.PublicURL,
-		Proxies:   clientip.New(cfg.TrustedProxies),
-	}, a.svc)
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+// open assembles tokend for a command that may change the database: it
+// resolves the secret (generating one on first use), and opens, migrates
+// and loads everything.
+func (e env) open(cfg *config.Config, log *slog.Logger, wait time.Duration) (*app.App, error) {
+	secret, err := cfg.Secret(e.getenv, log.Warn)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log.Info("tokend listening", "addr", ln.Addr().String(), "database", a.store.Dialect(), "version", version)
+	return app.Open(e.ctx, cfg, app.Options{Secret: secret, Log: log, Wait: wait})
+}
 
-	// Tokens' last uses are written in batches; the flusher stops after
-	// the server, so that the uses of the last requests are written too.
-	flushCtx, stopFlusher := context.WithCancel(context.Background())
-	flushed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		a.svc.RunUsageFlusher(flushCtx, usageFlushInterval, func(err error) {
-			log.Warn("write last token uses", "err", err)
-		})
-	}()
-	defer func() {
-		stopFlusher()
-		<-flushed
-	}()
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-e.ctx.Done():
+// handOver gives the operator the bootstrap token, once: on a terminal it is
+// printed; otherwise, as in a container whose output goes to a log
+// collector, it is written to a file only its owner can read, and the log
+// names the file.
+func (e env) handOver(cfg *config.Config, log *slog.Logger, u apitoken.User, token string) error {
+	if f, ok := e.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		printBootstrap(e.stdout, u, token)
+		return nil
 	}
-	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	path := cfg.BootstrapTokenFile
+	if err := writeSecretFile(path, token+"\n"); err != nil {
+		return fmt.Errorf("write the bootstrap admin token: %w", err)
 	}
-	log.Info("stopped")
+	log.Warn("wrote the bootstrap admin token to a file: it holds every scope; read it, store it safely, then delete the file",
+		"path", path, "user_id", u.ID)
 	return nil
 }
 
-// usageFlushInterval is how often tokens' last uses are written.
-const usageFlushInterval = 5 * time.Second
+// writeSecretFile writes content to a new file at path that only its owner
+// may read, replacing any file there.
+func writeSecretFile(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 func printBootstrap(w io.Writer, u apitoken.User, token string) {
 	fmt.Fprintf(w, `
@@ -326,7 +252,7 @@ func (e env) migrate(args []string) error {
 		return usageError{"migrate takes no arguments"}
 	}
 	log := e.logger(cfg)
-	st, err := openStore(e.ctx, cfg.DatabaseURL, log, 0)
+	st, err := app.OpenStore(e.ctx, cfg.DatabaseURL, log, 0)
 	if err != nil {
 		return err
 	}
@@ -339,27 +265,65 @@ func (e env) migrate(args []string) error {
 	return nil
 }
 
-// withApp runs a command that works on the database: it parses the flags
+// withApp runs a command that changes the database: it parses the flags
 // (define adds the command's own), requires operands operands, assembles
 // tokend and calls fn with the configuration, tokend and the operands.
 func (e env) withApp(name string, args []string, operands int, define func(*flag.FlagSet),
-	fn func(cfg *config.Config, a *app, rest []string) error) error {
-	cfg, rest, err := e.parse(name, args, define)
+	fn func(cfg *config.Config, a *app.App, rest []string) error) error {
+	cfg, rest, err := e.parseOperands(name, args, operands, define)
 	if err != nil {
 		return err
-	}
-	if len(rest) != operands {
-		if operands == 0 {
-			return usageError{name + " takes no arguments"}
-		}
-		return usageError{fmt.Sprintf("%s takes %d argument(s), not %d", name, operands, len(rest))}
 	}
 	a, err := e.open(cfg, e.logger(cfg), 0)
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer a.Close()
 	return fn(cfg, a, rest)
+}
+
+// withStore runs a command that only reads: it opens a database that must
+// exist and be migrated already, and creates nothing, neither a database
+// nor a secret nor a signing key.
+func (e env) withStore(name string, args []string, fn func(st *store.Store) error) error {
+	cfg, _, err := e.parseOperands(name, args, 0, nil)
+	if err != nil {
+		return err
+	}
+	if path, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite:"); ok {
+		if _, err := os.Stat(strings.TrimPrefix(path, "//")); err != nil {
+			return fmt.Errorf("no database at %s: start tokend serve, or run tokend migrate, first", path)
+		}
+	}
+	st, err := app.OpenStore(e.ctx, cfg.DatabaseURL, e.logger(cfg), 0)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pending, err := st.Pending(e.ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("the database lacks %d migration(s): run tokend migrate first", len(pending))
+	}
+	return fn(st)
+}
+
+// parseOperands parses a command's flags and checks it got operands
+// arguments.
+func (e env) parseOperands(name string, args []string, operands int, define func(*flag.FlagSet)) (*config.Config, []string, error) {
+	cfg, rest, err := e.parse(name, args, define)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rest) != operands {
+		if operands == 0 {
+			return nil, nil, usageError{name + " takes no arguments"}
+		}
+		return nil, nil, usageError{fmt.Sprintf("%s takes %d argument(s), not %d", name, operands, len(rest))}
+	}
+	return cfg, rest, nil
 }
 
 func (e env) usersCreate(args []string) error {
@@ -373,8 +337,8 @@ func (e env) usersCreate(args []string) error {
 			return nil
 		})
 	}
-	return e.withApp("users create", args, 0, define, func(_ *config.Config, a *app, _ []string) error {
-		u, err := a.svc.AddUser(e.ctx, req)
+	return e.withApp("users create", args, 0, define, func(_ *config.Config, a *app.App, _ []string) error {
+		u, err := a.Service.AddUser(e.ctx, req)
 		if err != nil {
 			return err
 		}
@@ -384,8 +348,8 @@ func (e env) usersCreate(args []string) error {
 }
 
 func (e env) usersList(args []string) error {
-	return e.withApp("users list", args, 0, nil, func(_ *config.Config, a *app, _ []string) error {
-		users, _, err := a.store.Users.List(e.ctx, 1<<30, 0)
+	return e.withStore("users list", args, func(st *store.Store) error {
+		users, _, err := st.Users.List(e.ctx, 1<<30, 0)
 		if err != nil {
 			return err
 		}
@@ -403,8 +367,8 @@ func (e env) usersSetDisabled(args []string, disabled bool) error {
 	if disabled {
 		name = "users disable"
 	}
-	return e.withApp(name, args, 1, nil, func(_ *config.Config, a *app, rest []string) error {
-		u, err := a.svc.SetUserDisabled(e.ctx, rest[0], disabled)
+	return e.withApp(name, args, 1, nil, func(_ *config.Config, a *app.App, rest []string) error {
+		u, err := a.Service.SetUserDisabled(e.ctx, rest[0], disabled)
 		if err != nil {
 			return err
 		}
@@ -426,7 +390,7 @@ func (e env) tokensCreate(args []string) error {
 			return nil
 		})
 	}
-	return e.withApp("tokens create", args, 0, define, func(_ *config.Config, a *app, _ []string) error {
+	return e.withApp("tokens create", args, 0, define, func(_ *config.Config, a *app.App, _ []string) error {
 		if userID == "" {
 			return usageError{"--user is required"}
 		}
@@ -437,7 +401,7 @@ func (e env) tokensCreate(args []string) error {
 			return usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", expires)}
 		}
 		req.Expiration = &exp
-		_, token, err := a.svc.IssueToken(e.ctx, userID, req)
+		_, token, err := a.Service.IssueToken(e.ctx, userID, req)
 		if err != nil {
 			return err
 		}
@@ -447,8 +411,8 @@ func (e env) tokensCreate(args []string) error {
 }
 
 func (e env) keysList(args []string) error {
-	return e.withApp("keys list", args, 0, nil, func(_ *config.Config, a *app, _ []string) error {
-		recs, err := a.ring.List(e.ctx)
+	return e.withStore("keys list", args, func(st *store.Store) error {
+		recs, err := st.Keys.ListKeys(e.ctx)
 		if err != nil {
 			return err
 		}
@@ -464,8 +428,8 @@ func (e env) keysList(args []string) error {
 }
 
 func (e env) keysRotate(args []string) error {
-	return e.withApp("keys rotate", args, 0, nil, func(cfg *config.Config, a *app, _ []string) error {
-		rec, err := a.ring.Rotate(e.ctx, cfg.MaxTokenLifetime)
+	return e.withApp("keys rotate", args, 0, nil, func(cfg *config.Config, a *app.App, _ []string) error {
+		rec, err := a.Ring.Rotate(e.ctx, cfg.MaxTokenLifetime)
 		if err != nil {
 			return err
 		}
@@ -475,8 +439,8 @@ func (e env) keysRotate(args []string) error {
 }
 
 func (e env) keysRetire(args []string) error {
-	return e.withApp("keys retire", args, 1, nil, func(_ *config.Config, a *app, rest []string) error {
-		if err := a.ring.Retire(e.ctx, rest[0]); err != nil {
+	return e.withApp("keys retire", args, 1, nil, func(_ *config.Config, a *app.App, rest []string) error {
+		if err := a.Ring.Retire(e.ctx, rest[0]); err != nil {
 			return err
 		}
 		fmt.Fprintln(e.stdout, rest[0])
@@ -537,20 +501,34 @@ func firstTime(ts ...*time.Time) *time.Time {
 	return nil
 }
 
-// cliError rewrites application errors for a terminal: one problem a line.
+// failure is a command's error as the terminal shows it: one problem a
+// line, with the exit status of its error code.
+type failure struct {
+	msg  string
+	exit int
+}
+
+func (f failure) Error() string { return f.msg }
+
+// ExitCode returns the exit status of the failure.
+func (f failure) ExitCode() int { return f.exit }
+
+// cliError rewrites application errors for a terminal: one problem a line,
+// and the exit status of the first problem's code, from errcode's table.
 func cliError(err error) error {
 	var list apitoken.Errors
 	var one *apitoken.Error
 	if err == nil || (!errors.As(err, &list) && !errors.As(err, &one)) {
 		return err
 	}
+	errs := apitoken.ErrorList(err)
 	lines := []string{}
-	for _, e := range apitoken.ErrorList(err) {
+	for _, e := range errs {
 		detail := e.Detail
 		if e.Code == apitoken.Internal || e.Code == apitoken.Unavailable {
 			detail = e.Error()
 		}
 		lines = append(lines, detail)
 	}
-	return errors.New(strings.Join(lines, "\n  "))
+	return failure{msg: strings.Join(lines, "\n  "), exit: errcode.Code(errs[0].Code).Exit()}
 }

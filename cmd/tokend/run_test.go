@@ -20,9 +20,11 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/jsonapitest"
 	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
 const testSecret = "cmd-test-secret-cmd-test-secret-0123456789"
@@ -83,21 +85,10 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// freeAddr returns a loopback address with a port that was free just now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // server is a "tokend serve" running in the test.
 type server struct {
 	URL            string
+	Env            testEnv
 	Stdout, Stderr *syncBuffer
 
 	cancel   context.CancelFunc
@@ -106,17 +97,18 @@ type server struct {
 	err      error
 }
 
-// startServe runs "tokend serve" with the environment on a free loopback
-// port (unless TOKEND_LISTEN is set) and waits until /readyz answers 200.
-// The server is stopped when the test ends.
+// startServe runs "tokend serve" with the environment, on a port of its
+// own choosing on loopback unless TOKEND_LISTEN is set, learns the address
+// from the log, and waits until /readyz answers 200. The server is stopped
+// when the test ends.
 func startServe(t *testing.T, env testEnv) *server {
 	t.Helper()
 	if env["TOKEND_LISTEN"] == "" {
-		env = env.with("TOKEND_LISTEN", freeAddr(t))
+		env = env.with("TOKEND_LISTEN", "127.0.0.1:0")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{
-		URL:    "http://" + env["TOKEND_LISTEN"],
+		Env:    env,
 		Stdout: &syncBuffer{}, Stderr: &syncBuffer{},
 		cancel: cancel, done: make(chan error, 1),
 	}
@@ -130,7 +122,23 @@ func startServe(t *testing.T, env testEnv) *server {
 	return s
 }
 
-// waitReady polls /readyz until it answers 200.
+// listeningAt returns the address the "tokend listening" log line names,
+// or "" before that line is written.
+func listeningAt(logs string) string {
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "tokend listening" {
+			return l.Addr
+		}
+	}
+	return ""
+}
+
+// waitReady waits for the server to log its address, then polls /readyz
+// until it answers 200.
 func waitReady(t *testing.T, s *server) {
 	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -142,11 +150,20 @@ func waitReady(t *testing.T, s *server) {
 			t.Fatalf("serve ended before it was ready: %v\nstderr:\n%s", err, s.Stderr)
 		default:
 		}
-		resp, err := client.Get(s.URL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
+		var err error
+		if s.URL == "" {
+			if addr := listeningAt(s.Stderr.String()); addr != "" {
+				s.URL = "http://" + addr
+			}
+		}
+		if s.URL != "" {
+			var resp *http.Response
+			resp, err = client.Get(s.URL + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -271,18 +288,38 @@ func forwardAuth(t *testing.T, s *server, token, scope string) (int, string) {
 	return r.Status, r.Header.Get("X-Token-Subject")
 }
 
-// bootstrapToken returns the one token serve printed on stdout, and fails
-// the test unless there is exactly one, clearly marked.
-func bootstrapToken(t *testing.T, stdout string) string {
+// bootstrapTokenFile returns where the server writes its bootstrap token.
+func (s *server) bootstrapTokenFile() string {
+	if f := s.Env["TOKEND_BOOTSTRAP_TOKEN_FILE"]; f != "" {
+		return f
+	}
+	return filepath.Join(s.Env["TOKEND_DATA_DIR"], "bootstrap-token")
+}
+
+// bootstrapToken returns the bootstrap token the server's first start
+// handed over: with stdout not a terminal, in a file only its owner can
+// read, named by the log, with nothing on stdout.
+func bootstrapToken(t *testing.T, s *server) string {
 	t.Helper()
-	tokens := tokenPattern.FindAllString(stdout, -1)
-	if len(tokens) != 1 {
-		t.Fatalf("serve printed %d tokens on its first start, want 1:\n%s", len(tokens), stdout)
+	path := s.bootstrapTokenFile()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the first start wrote no bootstrap token file: %v\nstderr:\n%s", err, s.Stderr)
 	}
-	if !strings.Contains(stdout, "bootstrap admin token") || !strings.Contains(stdout, "token: "+tokens[0]+"\n") {
-		t.Fatalf("the bootstrap token is not clearly marked:\n%s", stdout)
+	token, ok := strings.CutSuffix(string(b), "\n")
+	if !ok || !tokenPattern.MatchString(token) || tokenPattern.FindString(token) != token {
+		t.Fatalf("the bootstrap token file holds %q, want one token and a newline", b)
 	}
-	return tokens[0]
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("bootstrap token file mode = %v, %v; want 0600", info.Mode(), err)
+	}
+	if !strings.Contains(s.Stderr.String(), `"path":"`+path+`"`) {
+		t.Errorf("the log does not name the bootstrap token file %s:\n%s", path, s.Stderr)
+	}
+	if out := s.Stdout.String(); tokenPattern.MatchString(out) {
+		t.Errorf("the bootstrap token went to stdout too:\n%s", out)
+	}
+	return token
 }
 
 // keyID returns the kid in a token's footer.
@@ -342,13 +379,13 @@ func TestServeBootstrapsOnceAndGeneratesTheSecret(t *testing.T) {
 			t.Errorf("GET %s = %s, want a status document", path, r.Body)
 		}
 	}
-	admin := bootstrapToken(t, s.Stdout.String())
+	admin := bootstrapToken(t, s)
 	if status, sub := forwardAuth(t, s, admin, "users-write api-tokens-write introspect"); status != http.StatusOK || sub == "" {
 		t.Fatalf("the bootstrap token does not hold every scope: forward-auth = %d, subject %q", status, sub)
 	}
 	_, adminID := forwardAuth(t, s, admin, "users")
-	if !strings.Contains(s.Stdout.String(), adminID) {
-		t.Errorf("the bootstrap banner does not name the admin %s:\n%s", adminID, s.Stdout)
+	if !strings.Contains(s.Stderr.String(), adminID) {
+		t.Errorf("the log does not name the bootstrap admin %s:\n%s", adminID, s.Stderr)
 	}
 	r := call(t, http.MethodGet, s.URL+"/users/"+adminID+"/api-tokens", admin, nil).expect(t, http.StatusOK)
 	if !bytes.Contains(r.Body, []byte("Bootstrap admin token")) {
@@ -370,11 +407,18 @@ func TestServeBootstrapsOnceAndGeneratesTheSecret(t *testing.T) {
 		t.Fatalf("run returned %v after its context ended", err)
 	}
 
-	// A restart on the same database prints no token, reuses the secret
-	// (or it could not open its signing key), and still accepts the token.
+	// A restart on the same database hands over no token, reuses the
+	// secret (or it could not open its signing key), and still accepts
+	// the token.
+	if err := os.Remove(s.bootstrapTokenFile()); err != nil {
+		t.Fatal(err)
+	}
 	again := startServe(t, env)
 	if out := again.Stdout.String(); out != "" {
 		t.Fatalf("a restart printed on stdout:\n%s", out)
+	}
+	if _, err := os.Stat(again.bootstrapTokenFile()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a restart wrote a bootstrap token file: %v", err)
 	}
 	if !strings.Contains(again.Stderr.String(), "using the secret generated earlier") {
 		t.Errorf("no warning about the reused secret:\n%s", again.Stderr)
@@ -387,7 +431,7 @@ func TestServeBootstrapsOnceAndGeneratesTheSecret(t *testing.T) {
 func TestServeShutsDownGracefully(t *testing.T) {
 	env := newEnv(t, store.SQLite)
 	s := startServe(t, env)
-	admin := bootstrapToken(t, s.Stdout.String())
+	admin := bootstrapToken(t, s)
 	_, adminID := forwardAuth(t, s, admin, "api-tokens-write")
 
 	// A request is in flight: its headers are sent, its body only half.
@@ -471,7 +515,7 @@ func TestCLIBesideARunningServer(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			env := newEnv(t, dialect).with("TOKEND_LOG_LEVEL", "debug")
 			s := startServe(t, env)
-			admin := bootstrapToken(t, s.Stdout.String())
+			admin := bootstrapToken(t, s)
 			secrets := []string{admin}
 
 			// users create prints the new id alone.
@@ -601,7 +645,13 @@ func TestCLIBesideARunningServer(t *testing.T) {
 			if got := keyID(t, rotated); got != newKID {
 				t.Errorf("the CLI's token after rotation carries kid %s, want %s", got, newKID)
 			}
-			if status, _ := forwardAuth(t, s, rotated, "customers"); status != http.StatusOK {
+			// The server learns of the key the CLI made within a second:
+			// the first token naming it makes it reload its keys.
+			status := 0
+			for deadline := time.Now().Add(5 * time.Second); status != http.StatusOK && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				status, _ = forwardAuth(t, s, rotated, "customers")
+			}
+			if status != http.StatusOK {
 				t.Errorf("a CLI token signed by the new key gets %d from the running server, want 200", status)
 			}
 			created := call(t, http.MethodPost, s.URL+"/users/"+memberID+"/api-tokens", admin,
@@ -638,8 +688,8 @@ func TestCLIBesideARunningServer(t *testing.T) {
 			if err := s.stop(); err != nil {
 				t.Fatalf("serve: %v", err)
 			}
-			if got := tokenPattern.FindAllString(s.Stdout.String(), -1); len(got) != 1 || got[0] != admin {
-				t.Errorf("serve's stdout holds tokens %q, want only the bootstrap token", got)
+			if got := tokenPattern.FindAllString(s.Stdout.String(), -1); len(got) != 0 {
+				t.Errorf("serve's stdout holds tokens %q, want none", got)
 			}
 			logs := s.Stderr.String()
 			if strings.Count(logs, `"msg":"request"`) < 10 {
@@ -698,7 +748,7 @@ func TestMigrate(t *testing.T) {
 			if strings.Contains(s.Stderr.String(), "applied migration") {
 				t.Errorf("serve applied migrations on a migrated database:\n%s", s.Stderr)
 			}
-			bootstrapToken(t, s.Stdout.String())
+			bootstrapToken(t, s)
 		})
 	}
 }
@@ -772,5 +822,76 @@ func TestServeTimesOutSlowClients(t *testing.T) {
 	}
 	if took := time.Since(start); took < 4*time.Second || took > 10*time.Second {
 		t.Fatalf("the server dropped the unfinished request after %s, want about its 5 s header timeout", took)
+	}
+}
+
+// TestServeOnABadAddressMakesNoBootstrapToken checks that serve listens
+// before it bootstraps: a start that cannot listen hands over no token, so
+// the next start, which can, still hands over the one token.
+func TestServeOnABadAddressMakesNoBootstrapToken(t *testing.T) {
+	env := newEnv(t, store.SQLite)
+	_, _, err := cli(t, env.with("TOKEND_LISTEN", "256.0.0.1:80"), "serve")
+	if err == nil {
+		t.Fatal("serve on a bad address succeeded")
+	}
+	s := startServe(t, env)
+	if status, _ := forwardAuth(t, s, bootstrapToken(t, s), "users"); status != http.StatusOK {
+		t.Fatalf("the bootstrap token of the second start gets %d", status)
+	}
+}
+
+// TestReadOnlyCommandsCreateNothing checks that listing users or keys
+// before tokend ever ran creates no database, secret or signing key.
+func TestReadOnlyCommandsCreateNothing(t *testing.T) {
+	dataDir := t.TempDir()
+	env := testEnv{"TOKEND_DATA_DIR": dataDir}
+	for _, args := range [][]string{{"users", "list"}, {"keys", "list"}} {
+		out, _, err := cli(t, env, args...)
+		if err == nil || !strings.Contains(err.Error(), "no database") {
+			t.Errorf("tokend %s on an empty data dir = %v, want an error saying there is no database", strings.Join(args, " "), err)
+		}
+		if out != "" {
+			t.Errorf("stdout = %q", out)
+		}
+	}
+	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
+		t.Fatalf("read-only commands created %v", entries)
+	}
+	// On a migrated database they still create no secret and no key.
+	mustCLI(t, env, "migrate")
+	before, _ := os.ReadDir(dataDir)
+	out := mustCLI(t, env, "keys", "list")
+	if strings.Count(out, "\n") != 1 {
+		t.Errorf("keys list on a database without keys printed %q, want the header alone", out)
+	}
+	mustCLI(t, env, "users", "list")
+	if after, _ := os.ReadDir(dataDir); len(after) != len(before) {
+		t.Fatalf("read-only commands added files: %v, then %v", before, after)
+	}
+}
+
+// TestFailuresExitWithTheirCodesStatus checks that a command failing with
+// an application error exits with that code's status from errcode.
+func TestFailuresExitWithTheirCodesStatus(t *testing.T) {
+	env := newEnv(t, store.SQLite)
+	_, _, err := cli(t, env, "users", "disable", uuid.NewString())
+	if got, want := exitCode(err), errcode.NotFound.Exit(); got != want {
+		t.Errorf("disabling an unknown user exits %d (%v), want %d", got, err, want)
+	}
+	_, _, err = cli(t, env, "users", "create", "--email", "x", "--role", "member")
+	if got, want := exitCode(err), errcode.Invalid.Exit(); got != want {
+		t.Errorf("a bad email exits %d (%v), want %d", got, err, want)
+	}
+	if got := exitCode(usageError{"x"}); got != 2 {
+		t.Errorf("a usage error exits %d, want 2", got)
+	}
+}
+
+func TestPrintBootstrapMarksTheToken(t *testing.T) {
+	var b bytes.Buffer
+	printBootstrap(&b, apitoken.User{ID: "u1", Email: "admin@tokend.local"}, "v2.public.abc.def")
+	if out := b.String(); !strings.Contains(out, "bootstrap admin token") || !strings.Contains(out, "token: v2.public.abc.def\n") ||
+		!strings.Contains(out, "u1 (admin@tokend.local)") {
+		t.Fatalf("banner:\n%s", out)
 	}
 }

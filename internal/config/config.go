@@ -50,6 +50,13 @@ type Config struct {
 	LogFormat string
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+	// RequestTimeout bounds the work done for one request, database calls
+	// included.
+	RequestTimeout time.Duration
+	// BootstrapTokenFile is where serve writes the bootstrap admin token
+	// when its standard output is not a terminal; empty means the file
+	// bootstrap-token in DataDir.
+	BootstrapTokenFile string
 
 	// envErrs holds bad environment values no flag overrode, by variable.
 	envErrs map[string]error
@@ -61,6 +68,7 @@ const (
 	DefaultDataDir          = "data"
 	DefaultIssuer           = "tokend"
 	DefaultMaxTokenLifetime = 366 * 24 * time.Hour
+	DefaultRequestTimeout   = 10 * time.Second
 )
 
 // Register defines tokend's flags on fs, with defaults taken from the
@@ -85,11 +93,14 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	fs.StringVar(&c.ScopesFile, "scopes-file", env("TOKEND_SCOPES_FILE", ""), "scope catalog replacing the default (TOKEND_SCOPES_FILE)")
 	fs.StringVar(&c.PublicURL, "public-url", env("TOKEND_PUBLIC_URL", ""), "base URL of links in responses (TOKEND_PUBLIC_URL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("TOKEND_LOG_FORMAT", "json"), "json or text (TOKEND_LOG_FORMAT)")
+	fs.StringVar(&c.BootstrapTokenFile, "bootstrap-token-file", env("TOKEND_BOOTSTRAP_TOKEN_FILE", ""),
+		"where the first start writes the bootstrap admin token when stdout is not a terminal; default: bootstrap-token in the data dir (TOKEND_BOOTSTRAP_TOKEN_FILE)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time allowed for a graceful shutdown")
 
 	// Settings that need parsing: the environment sets them first, and a
 	// flag given on the command line overrides it, a bad value included.
 	c.MaxTokenLifetime = DefaultMaxTokenLifetime
+	c.RequestTimeout = DefaultRequestTimeout
 	c.envErrs = map[string]error{}
 	for _, p := range []struct {
 		flag, env, usage string
@@ -99,6 +110,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.MaxTokenLifetime, err = ParseDuration(s); return }},
 		{"trusted-proxies", "TOKEND_TRUSTED_PROXIES", "comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed",
 			func(s string) (err error) { c.TrustedProxies, err = clientip.ParsePrefixes(s); return }},
+		{"request-timeout", "TOKEND_REQUEST_TIMEOUT", "longest time spent on one request, such as 10s",
+			func(s string) (err error) { c.RequestTimeout, err = ParseDuration(s); return }},
 		{"log-level", "TOKEND_LOG_LEVEL", "debug, info, warn or error",
 			func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) }},
 	} {
@@ -115,6 +128,17 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	return c
 }
 
+// FromEnv returns the configuration the environment sets, with no flags:
+// what a command run with only TOKEND_* variables gets.
+func FromEnv(getenv func(string) string) (*Config, error) {
+	fs := flag.NewFlagSet("tokend", flag.ContinueOnError)
+	c := Register(fs, getenv)
+	if err := fs.Parse(nil); err != nil {
+		return nil, err
+	}
+	return c, c.Finish()
+}
+
 // Finish checks the parsed configuration and fills in what derives from it.
 func (c *Config) Finish() error {
 	if len(c.envErrs) > 0 {
@@ -124,8 +148,14 @@ func (c *Config) Finish() error {
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "tokend.db")
 	}
+	if c.BootstrapTokenFile == "" {
+		c.BootstrapTokenFile = filepath.Join(c.DataDir, "bootstrap-token")
+	}
 	if c.MaxTokenLifetime <= 0 {
 		return errors.New("max token lifetime must be positive")
+	}
+	if c.RequestTimeout <= 0 {
+		return errors.New("request timeout must be positive")
 	}
 	if c.Issuer == "" {
 		return errors.New("issuer must not be empty")

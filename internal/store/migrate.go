@@ -100,3 +100,27 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	}
 	return applied, nil
 }
+
+// Pending returns the names of the migrations the database lacks, without
+// applying or creating anything.
+func (s *Store) Pending(ctx context.Context) ([]string, error) {
+	ms, err := Migrations(s.dialect)
+	if err != nil {
+		return nil, err
+	}
+	var done []int
+	err = s.db.WithContext(ctx).Raw("SELECT version FROM schema_migrations").Scan(&done).Error
+	if err != nil && !s.db.WithContext(ctx).Migrator().HasTable("schema_migrations") {
+		done, err = nil, nil // a database never migrated lacks them all
+	}
+	if err != nil {
+		return nil, s.wrap(err, "")
+	}
+	var pending []string
+	for _, m := range ms {
+		if !slices.Contains(done, m.Version) {
+			pending = append(pending, m.Name)
+		}
+	}
+	return pending, nil
+}

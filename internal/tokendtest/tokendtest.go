@@ -1,7 +1,7 @@
 // Package tokendtest starts a real tokend for tests of the things around it
-// (downstream verifiers, the example service, gateways): the real HTTP
-// server on a loopback listener, over a fresh migrated database, with
-// real signing keys and a bootstrap admin.
+// (downstream verifiers, the example service, gateways, the HTTP API): the
+// same wiring as "tokend serve" (package app), on a loopback listener, over
+// a fresh migrated database, with real signing keys and a bootstrap admin.
 package tokendtest
 
 import (
@@ -10,21 +10,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/app"
+	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/dbtest"
-	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/internal/store"
-	"github.com/tokend/tokend/pkg/clientip"
-	"github.com/tokend/tokend/schema"
 )
 
 // Secret is the TOKEND_SECRET test servers use.
@@ -36,7 +35,8 @@ type Options struct {
 	DatabaseURL string
 	// TrustedProxies is a comma-separated list, as in TOKEND_TRUSTED_PROXIES.
 	TrustedProxies string
-	// Listener, when set, is the listener to serve on.
+	// Listener, when set, is the listener to serve on; by default Start
+	// listens on a port of its own on loopback.
 	Listener net.Listener
 	// Logs receives the server's JSON logs; nil discards them.
 	Logs io.Writer
@@ -44,6 +44,8 @@ type Options struct {
 	MaxLifetime time.Duration
 	// RequestTimeout defaults to the server's own default.
 	RequestTimeout time.Duration
+	// Now is the server's clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Server is a running tokend.
@@ -56,14 +58,12 @@ type Server struct {
 	AdminID    string
 	AdminToken string
 	tb         testing.TB
-	http       *httptest.Server
+	stop       func()
 }
 
-// Close stops the server at once, as if tokend became unreachable.
-func (s *Server) Close() {
-	s.http.CloseClientConnections()
-	s.http.Close()
-}
+// Close stops the server at once, as if tokend became unreachable: it
+// stops listening and drops its connections.
+func (s *Server) Close() { s.stop() }
 
 // Start starts a tokend, stopped when the test ends.
 func Start(tb testing.TB, opt Options) *Server {
@@ -71,45 +71,59 @@ func Start(tb testing.TB, opt Options) *Server {
 	if opt.DatabaseURL == "" {
 		opt.DatabaseURL = dbtest.NewURL(tb, store.SQLite)
 	}
-	st := dbtest.MustOpenURL(tb, opt.DatabaseURL)
-	catalog, err := apitoken.ParseCatalog(schema.Scopes)
+	env := map[string]string{
+		"TOKEND_DATABASE_URL":    opt.DatabaseURL,
+		"TOKEND_DATA_DIR":        tb.TempDir(),
+		"TOKEND_TRUSTED_PROXIES": opt.TrustedProxies,
+	}
+	if opt.MaxLifetime > 0 {
+		env["TOKEND_MAX_TOKEN_LIFETIME"] = opt.MaxLifetime.String()
+	}
+	if opt.RequestTimeout > 0 {
+		env["TOKEND_REQUEST_TIMEOUT"] = opt.RequestTimeout.String()
+	}
+	cfg, err := config.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("tokendtest: configuration: %v", err)
 	}
-	sealer, err := keys.NewSealer(Secret)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ring := keys.NewRing(st.Keys, sealer, nil)
-	if err := ring.Load(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	if opt.MaxLifetime == 0 {
-		opt.MaxLifetime = 366 * 24 * time.Hour
-	}
-	svc := service.New(st, ring, catalog, service.Config{Issuer: "tokend", MaxLifetime: opt.MaxLifetime})
-	proxies, err := clientip.ParsePrefixes(opt.TrustedProxies)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	// Closing is what tests want of a stopped tokend: gone at once.
+	cfg.ShutdownTimeout = 0
 	if opt.Logs == nil {
 		opt.Logs = io.Discard
 	}
-	handler := httpapi.NewServer(slog.New(slog.NewJSONHandler(opt.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		httpapi.Config{Proxies: clientip.New(proxies), RequestTimeout: opt.RequestTimeout}, svc)
-	srv := httptest.NewUnstartedServer(handler)
-	if opt.Listener != nil {
-		srv.Listener.Close()
-		srv.Listener = opt.Listener
+	log := slog.New(slog.NewJSONHandler(opt.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx := context.Background()
+	a, err := app.Open(ctx, cfg, app.Options{Secret: Secret, Log: log, Now: opt.Now})
+	if err != nil {
+		tb.Fatalf("tokendtest: %v", err)
 	}
-	srv.Start()
-	tb.Cleanup(srv.Close)
-
-	admin, token, err := svc.Bootstrap(context.Background())
+	tb.Cleanup(func() { a.Close() })
+	admin, token, err := a.Service.Bootstrap(ctx)
 	if err != nil || token == "" {
 		tb.Fatalf("tokendtest: bootstrap: %v", err)
 	}
-	return &Server{URL: srv.URL, Store: st, Ring: ring, Service: svc, AdminID: admin.ID, AdminToken: token, tb: tb, http: srv}
+
+	ln := opt.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(sctx, ln) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	tb.Cleanup(stop)
+	return &Server{
+		URL: "http://" + ln.Addr().String(), Store: a.Store, Ring: a.Ring, Service: a.Service,
+		AdminID: admin.ID, AdminToken: token, tb: tb, stop: stop,
+	}
 }
 
 // User creates a user and returns its id.

@@ -1,0 +1,184 @@
+// Package app assembles tokend from its parts (the store, the signing keys,
+// the service and the HTTP API) and runs it. The command line and the tests
+// build tokend through it, so that both run the same wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/httpapi"
+	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/internal/service"
+	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/pkg/clientip"
+	"github.com/tokend/tokend/schema"
+)
+
+// Options are what Open needs beyond the configuration.
+type Options struct {
+	// Secret seals the signing keys, as config.Config.Secret resolves it.
+	Secret string
+	// Log receives the logs; nil discards them.
+	Log *slog.Logger
+	// Wait is how long Open retries a database that cannot be reached,
+	// so that tokend and its database may start together.
+	Wait time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// App is tokend assembled: the migrated store, the key ring, the service and
+// the HTTP handler over them.
+type App struct {
+	Store   *store.Store
+	Ring    *keys.Ring
+	Service *service.Service
+	Handler *httpapi.Server
+
+	cfg *config.Config
+	log *slog.Logger
+}
+
+// Open assembles tokend: it connects to the database, applies pending
+// migrations, loads the scope catalog and the signing keys (creating the
+// first one if there is none), and builds the service and its HTTP API.
+func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	catalog, err := LoadCatalog(cfg.ScopesFile)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := keys.NewSealer(opt.Secret)
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg.DatabaseURL, log, opt.Wait)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	for _, m := range applied {
+		log.Info("applied migration", "migration", m)
+	}
+	ring := keys.NewRing(st.Keys, sealer, opt.Now)
+	if err := ring.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	svc := service.New(st, ring, catalog, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, Now: opt.Now})
+	handler := httpapi.NewServer(log, httpapi.Config{
+		PublicURL:      cfg.PublicURL,
+		Proxies:        clientip.New(cfg.TrustedProxies),
+		RequestTimeout: cfg.RequestTimeout,
+		Now:            opt.Now,
+	}, svc)
+	ok = true
+	return &App{Store: st, Ring: ring, Service: svc, Handler: handler, cfg: cfg, log: log}, nil
+}
+
+// OpenStore opens the database, retrying while it is unreachable for up to
+// wait. It applies no migrations.
+func OpenStore(ctx context.Context, url string, log *slog.Logger, wait time.Duration) (*store.Store, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		st, err := store.Open(octx, url)
+		cancel()
+		if err == nil || !errors.Is(err, store.ErrOutage) || time.Now().After(deadline) {
+			return st, err
+		}
+		log.Warn("database unreachable; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// LoadCatalog reads the scope catalog file at path, or the default catalog
+// for "".
+func LoadCatalog(path string) (*apitoken.Catalog, error) {
+	data := schema.Scopes
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("read scope catalog: %w", err)
+		}
+	}
+	return apitoken.ParseCatalog(data)
+}
+
+// Close closes the database.
+func (a *App) Close() error { return a.Store.Close() }
+
+// usageFlushInterval is how often tokens' last uses are written.
+const usageFlushInterval = 5 * time.Second
+
+// Serve serves the HTTP API on ln until ctx ends, then shuts down
+// gracefully: it stops accepting connections, lets the requests in flight
+// finish within the configured shutdown timeout, and writes the last uses
+// of tokens. It returns nil after a graceful shutdown.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	// Tokens' last uses are written in batches; the flusher stops after
+	// the server, so that the uses of the last requests are written too.
+	flushCtx, stopFlusher := context.WithCancel(context.Background())
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		a.Service.RunUsageFlusher(flushCtx, usageFlushInterval, func(err error) {
+			a.log.Warn("write last token uses", "err", err)
+		})
+	}()
+	defer func() {
+		stopFlusher()
+		<-flushed
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Requests still running past the timeout are cut off.
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
