@@ -458,7 +458,10 @@ func (v *Verifier) syncKeys(ctx context.Context) error {
 	v.keysFetchedAt = v.cfg.Now()
 	v.mu.Unlock()
 	newTag, err := v.get(ctx, "/.well-known/paseto-keys", nil, "", etag, &set)
-	if err != nil || newTag == etag {
+	if errors.Is(err, errNotModified) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	if set.Issuer != v.cfg.Issuer {
@@ -478,8 +481,11 @@ func (v *Verifier) syncKeys(ctx context.Context) error {
 	return nil
 }
 
+// errNotModified is get's answer when the document still has the ETag.
+var errNotModified = errors.New("not modified")
+
 // get fetches a JSON document from tokend into dst and returns its ETag.
-// With etag set, a 304 answer leaves dst alone and returns etag.
+// With etag set, a 304 answer leaves dst alone and returns errNotModified.
 func (v *Verifier) get(ctx context.Context, path string, q url.Values, bearer, etag string, dst any) (string, error) {
 	u := *v.base
 	u.Path += path
@@ -501,7 +507,7 @@ func (v *Verifier) get(ctx context.Context, path string, q url.Values, bearer, e
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified && etag != "" {
-		return etag, nil
+		return etag, errNotModified
 	}
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
