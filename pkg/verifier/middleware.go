@@ -23,7 +23,9 @@ func NewContext(ctx context.Context, c *Claims) context.Context {
 }
 
 // FromContext returns the claims the middleware verified for the request:
-// the token's subject (Subject), id (ID) and scopes (Scopes()).
+// the token's subject (Subject), id (ID) and scopes (Scopes()). They are
+// shared with other requests presenting the same token and must not be
+// modified.
 func FromContext(ctx context.Context) (*Claims, bool) {
 	c, ok := ctx.Value(contextKey{}).(*Claims)
 	return c, ok

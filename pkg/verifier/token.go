@@ -92,7 +92,9 @@ func hasScope(scope, s string) bool {
 }
 
 // KeySet gives the public key for a key id, and whether the key may verify
-// tokens at all.
+// tokens at all. Parse and Memo.Parse ask it at every use of a token, so a
+// key it stops accepting refuses the tokens it signed at once, remembered
+// or not.
 type KeySet interface {
 	PublicKey(kid string) (ed25519.PublicKey, bool)
 }

@@ -279,8 +279,10 @@ func (v *Verifier) fetchedRecently() bool {
 // in which case a token restricted by sourceIp is refused.
 //
 // A token seen before is not verified again (see Memo); everything else is
-// checked at every call. The returned Claims are shared by every call for
-// the same token and must not be modified.
+// checked at every call. While the revocation state is older than
+// Config.MaxStaleness, every token is refused with ErrStale. The returned
+// Claims are shared by every call for the same token and must not be
+// modified.
 func (v *Verifier) Verify(raw string, clientIP netip.Addr, required ...string) (*Claims, error) {
 	now := v.cfg.Now()
 	e, err := v.memo.entryFor(raw, v)
