@@ -86,6 +86,13 @@ func (ks *keyServer) block() (arrived <-chan struct{}, release func()) {
 	return ch, func() { once.Do(func() { close(gate) }) }
 }
 
+// receiveOnce returns a channel closed once ch has delivered a value.
+func receiveOnce(ch <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { <-ch; close(done) }()
+	return done
+}
+
 // newFetchingVerifier returns a verifier of the key server's keys, on
 // clock, after its first sync.
 func newFetchingVerifier(t *testing.T, ks *keyServer, clock *testClock) *verifier.Verifier {
@@ -144,11 +151,7 @@ func TestUnknownKeyIsRefusedAtOnceAndFetchedInTheBackground(t *testing.T) {
 		}
 	}
 
-	select {
-	case <-arrived:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no fetch of the keys reached tokend")
-	}
+	waitClosed(t, receiveOnce(arrived), "a fetch of the keys to reach tokend")
 	done := verifier.KeyFetchDone(v)
 	if done == nil {
 		t.Fatal("no key fetch under way while tokend holds one")
@@ -192,12 +195,16 @@ func TestKeyFetchesForUnknownKeysAreRateLimited(t *testing.T) {
 		}
 	})
 	t.Run("a second after the last fetch, one starts", func(t *testing.T) {
+		arrived, release := ks.block()
+		defer release()
 		clock.Advance(time.Millisecond)
 		verifyUnknown(tok)
+		waitClosed(t, receiveOnce(arrived), "the fetch to reach tokend")
 		done := verifier.KeyFetchDone(v)
 		if done == nil {
-			t.Fatal("no fetch started a second after the last one")
+			t.Fatal("no fetch under way while tokend holds one")
 		}
+		release()
 		waitClosed(t, done, "the key fetch")
 		if n := ks.fetches.Load() - before; n != 1 {
 			t.Fatalf("%d fetches, want 1", n)
