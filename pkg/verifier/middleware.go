@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
 // ErrNoToken means the request carries no bearer token.
@@ -21,7 +23,9 @@ func NewContext(ctx context.Context, c *Claims) context.Context {
 }
 
 // FromContext returns the claims the middleware verified for the request:
-// the token's subject (Subject), id (ID) and scopes (Scopes()).
+// the token's subject (Subject), id (ID) and scopes (Scopes()). They are
+// shared with other requests presenting the same token and must not be
+// modified.
 func FromContext(ctx context.Context) (*Claims, bool) {
 	c, ok := ctx.Value(contextKey{}).(*Claims)
 	return c, ok
@@ -75,21 +79,22 @@ func (v *Verifier) RequireScopes(scopes ...string) func(http.Handler) http.Handl
 // 6750 invalid_token challenge for a missing or invalid token, 403 with
 // insufficient_scope (and the scopes required) for a valid token that may
 // not make the request, and 503 when the revocation state is stale. The
-// body is a JSON:API error document.
+// body is a JSON:API error document whose status and title are those
+// package errcode gives the code.
 func WriteError(w http.ResponseWriter, err error, scopes []string) {
-	status, code, challenge := http.StatusUnauthorized, "unauthorized", `Bearer realm="tokend", error="invalid_token"`
+	code, challenge := errcode.Unauthorized, `Bearer realm="tokend", error="invalid_token"`
 	var scopeErr *ScopeError
 	switch {
 	case errors.Is(err, ErrNoToken):
 		challenge = `Bearer realm="tokend"`
 	case errors.As(err, &scopeErr), errors.Is(err, ErrSourceIP):
-		status, code = http.StatusForbidden, "forbidden"
+		code = errcode.Forbidden
 		challenge = `Bearer realm="tokend", error="insufficient_scope"`
 		if len(scopes) > 0 {
 			challenge += fmt.Sprintf(", scope=%q", strings.Join(scopes, " "))
 		}
 	case errors.Is(err, ErrStale):
-		status, code, challenge = http.StatusServiceUnavailable, "unavailable", ""
+		code, challenge = errcode.Unavailable, ""
 		w.Header().Set("Retry-After", "5")
 	}
 	if challenge != "" {
@@ -97,11 +102,11 @@ func WriteError(w http.ResponseWriter, err error, scopes []string) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.api+json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
+	w.WriteHeader(code.Status())
 	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{
-		"status": strconv.Itoa(status),
-		"code":   code,
-		"title":  http.StatusText(status),
+		"status": strconv.Itoa(code.Status()),
+		"code":   string(code),
+		"title":  code.Title(),
 		"detail": detail(err),
 	}}})
 }

@@ -2,14 +2,9 @@ package verifier
 
 import (
 	"crypto/ed25519"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
-
-	"aidanwoods.dev/go-paseto"
 )
 
 // Prefix starts every token tokend issues.
@@ -74,24 +69,32 @@ func (c *Claims) HasScopes(required ...string) bool {
 }
 
 // MissingScopes returns the scopes in required that the space-separated
-// scope list does not contain, in the order given.
+// scope list does not contain, in the order given. It allocates only when
+// a scope is missing.
 func MissingScopes(scope string, required []string) []string {
 	var missing []string
-	have := strings.Fields(scope)
-next:
 	for _, r := range required {
-		for _, h := range have {
-			if h == r {
-				continue next
-			}
+		if !hasScope(scope, r) {
+			missing = append(missing, r)
 		}
-		missing = append(missing, r)
 	}
 	return missing
 }
 
+// hasScope reports whether the space-separated scope list holds s.
+func hasScope(scope, s string) bool {
+	for f := range strings.FieldsSeq(scope) {
+		if f == s {
+			return true
+		}
+	}
+	return false
+}
+
 // KeySet gives the public key for a key id, and whether the key may verify
-// tokens at all.
+// tokens at all. Parse and Memo.Parse ask it at every use of a token, so a
+// key it stops accepting refuses the tokens it signed at once, remembered
+// or not.
 type KeySet interface {
 	PublicKey(kid string) (ed25519.PublicKey, bool)
 }
@@ -111,61 +114,18 @@ type Options struct {
 // against the key its footer names, the issuer and the validity period. It
 // returns the claims of a valid token, or one of the package's errors
 // wrapped with detail.
+//
+// Parse remembers nothing: every call verifies the signature again. A
+// caller that sees the same tokens again and again uses a Memo instead.
 func Parse(raw string, keys KeySet, opt Options) (*Claims, error) {
-	if len(raw) > MaxTokenLength {
-		return nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenLength)
-	}
-	if !strings.HasPrefix(raw, Prefix) {
-		if strings.HasPrefix(raw, "v2.local.") || strings.HasPrefix(raw, "v1.") ||
-			strings.HasPrefix(raw, "v3.") || strings.HasPrefix(raw, "v4.") {
-			return nil, ErrUnsupported
-		}
-		return nil, ErrMalformed
-	}
-	kid, err := keyID(raw)
+	e, err := verifyToken(raw, keys)
 	if err != nil {
 		return nil, err
 	}
-	pub, ok := keys.PublicKey(kid)
-	if !ok {
-		return nil, ErrUnknownKey
-	}
-	pk, err := paseto.NewV2AsymmetricPublicKeyFromEd25519(pub)
-	if err != nil {
-		return nil, ErrUnknownKey
-	}
-	tok, err := paseto.NewParserWithoutExpiryCheck().ParseV2Public(pk, raw)
-	if err != nil {
-		return nil, ErrSignature
-	}
-	var c Claims
-	if err := json.Unmarshal(tok.ClaimsJSON(), &c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMissingClaims, err)
-	}
-	if err := c.Check(opt); err != nil {
+	if err := e.claims.Check(opt); err != nil {
 		return nil, err
 	}
-	return &c, nil
-}
-
-// keyID reads the kid from a token's footer, the base64url segment after
-// the payload. The footer is not yet authenticated: it only selects the key
-// the signature is then checked with, and the signature covers it.
-func keyID(raw string) (string, error) {
-	rest := raw[len(Prefix):]
-	dot := strings.IndexByte(rest, '.')
-	if dot < 0 || dot == len(rest)-1 {
-		return "", fmt.Errorf("%w: no footer", ErrMalformed)
-	}
-	footer, err := base64.RawURLEncoding.DecodeString(rest[dot+1:])
-	if err != nil {
-		return "", fmt.Errorf("%w: footer is not base64url", ErrMalformed)
-	}
-	var f Footer
-	if err := json.Unmarshal(footer, &f); err != nil || f.KeyID == "" {
-		return "", fmt.Errorf("%w: footer has no kid", ErrMalformed)
-	}
-	return f.KeyID, nil
+	return &e.claims, nil
 }
 
 // Check checks the claims of a token whose signature is known to be good:

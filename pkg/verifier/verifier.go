@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend/pkg/clientip"
@@ -78,35 +80,58 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// MemoSize is how many tokens whose signature verified the verifier
+	// remembers, so that a token used again is not verified again (see
+	// Memo). Default: DefaultMemoSize. A negative size remembers none.
+	MemoSize int
 }
+
+// keyFetchInterval is the least time between two fetches of tokend's keys
+// started by tokens of unknown keys.
+const keyFetchInterval = time.Second
+
+// keyFetchTimeout bounds a fetch of tokend's keys started by a token of an
+// unknown key.
+const keyFetchTimeout = 5 * time.Second
 
 // Verifier checks tokend tokens offline: signatures against tokend's public
 // keys, and revocations, disables and shortened expirations against a copy
-// of tokend's revocation state that it keeps in sync. Verify never calls
-// tokend, except to look up a key it has not seen yet.
+// of tokend's revocation state that it keeps in sync. Verify never waits
+// for tokend: a token signed by a key it does not know is refused at once,
+// and makes it fetch tokend's keys in the background.
 //
-// A Verifier is safe for concurrent use. It caches no verification result:
-// every call checks the signature, the times, the revocation state and the
-// scopes it is asked for, so an answer for one scope set or before a
-// revocation can never be reused for another.
+// A Verifier is safe for concurrent use. It remembers signatures, never
+// decisions: a token whose signature verified is kept in a Memo, and every
+// call still checks the signing key, the issuer, the times, the revocation
+// state, the source address and the scopes it is asked for, so an answer
+// for one scope set or before a revocation is never reused for another.
 type Verifier struct {
 	cfg     Config
 	base    *url.URL
 	proxies *clientip.Resolver
+	memo    *Memo
 
 	mu       sync.RWMutex
 	keys     map[string]key
 	keysETag string
-	// keysFetchedAt is when the last fetch of the keys started, on the
-	// monotonic clock.
+	// keysFetchedAt is when the last fetch of the keys started, by
+	// Config.Now.
 	keysFetchedAt time.Time
 	tokens        map[string]tokenState
 	users         map[string]bool // disabled users
 	cursor        string
 	syncedAt      time.Time
 
-	syncMu  sync.Mutex // one sync at a time
-	fetchMu sync.Mutex // one fetch for unknown key ids at a time
+	syncMu sync.Mutex // one sync at a time
+	keysMu sync.Mutex // one fetch of the keys at a time
+	// keyFetch is the background fetch of the keys under way, if any.
+	keyFetch atomic.Pointer[keyFetch]
+}
+
+// keyFetch is a background fetch of tokend's keys; done is closed when it
+// ends.
+type keyFetch struct {
+	done chan struct{}
 }
 
 type key struct {
@@ -151,6 +176,9 @@ func New(cfg Config) (*Verifier, error) {
 		tokens:  map[string]tokenState{},
 		users:   map[string]bool{},
 	}
+	if cfg.MemoSize >= 0 {
+		v.memo = NewMemo(cfg.MemoSize)
+	}
 	for kid, pub := range cfg.Keys {
 		if len(pub) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("verifier: key %s is not an Ed25519 public key", kid)
@@ -188,61 +216,86 @@ func (v *Verifier) syncsRevocations() bool {
 	return v.base != nil && v.cfg.FeedToken != ""
 }
 
-// PublicKey implements KeySet. A key id not seen before makes the verifier
-// fetch tokend's keys, so that a rotation is picked up before the next sync.
+// PublicKey implements KeySet: it returns the key with the id if the key
+// may verify tokens. A key id the verifier does not know yet is refused at
+// once and starts a background fetch of tokend's keys, so that a token of
+// a key created a moment ago is accepted once the fetch is done. Such
+// fetches are made one at a time, at most once a second, each within a
+// few seconds.
 func (v *Verifier) PublicKey(kid string) (ed25519.PublicKey, bool) {
-	k, ok := v.key(kid)
-	if !ok && v.base != nil && len(v.cfg.Keys) == 0 && strings.HasPrefix(kid, paserk.PIDPrefix) {
-		k, ok = v.fetchFor(kid)
+	v.mu.RLock()
+	k, ok := v.keys[kid]
+	v.mu.RUnlock()
+	if !ok {
+		if v.base != nil && len(v.cfg.Keys) == 0 && strings.HasPrefix(kid, paserk.PIDPrefix) {
+			v.fetchKeysSoon()
+		}
+		return nil, false
 	}
-	if !ok || (k.status != "active" && k.status != "retiring") {
+	if k.status != "active" && k.status != "retiring" {
 		return nil, false
 	}
 	return k.pub, true
 }
 
-func (v *Verifier) key(kid string) (key, bool) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	k, ok := v.keys[kid]
-	return k, ok
+// fetchKeysSoon starts a background fetch of tokend's keys, unless one is
+// under way or the last fetch of the keys started less than
+// keyFetchInterval ago.
+func (v *Verifier) fetchKeysSoon() {
+	if v.keyFetch.Load() != nil || v.fetchedRecently() {
+		return
+	}
+	f := &keyFetch{done: make(chan struct{})}
+	if !v.keyFetch.CompareAndSwap(nil, f) {
+		return
+	}
+	// Another fetch may have ended between the checks and the swap.
+	if v.fetchedRecently() {
+		v.keyFetch.Store(nil)
+		close(f.done)
+		return
+	}
+	go func() {
+		defer close(f.done)
+		defer v.keyFetch.Store(nil)
+		ctx, cancel := context.WithTimeout(context.Background(), keyFetchTimeout)
+		defer cancel()
+		if err := v.syncKeys(ctx); err != nil {
+			v.cfg.Logger.Warn("tokend verifier: fetch keys for an unknown key id", "err", err)
+		}
+	}()
 }
 
-// fetchFor fetches tokend's keys to look for kid. Fetches happen at most
-// once a second: a lookup arriving sooner waits for the next fetch rather
-// than refusing a token from a key created a moment ago, and lookups
-// waiting together share one fetch.
-func (v *Verifier) fetchFor(kid string) (key, bool) {
-	arrived := time.Now()
-	v.fetchMu.Lock()
-	defer v.fetchMu.Unlock()
+func (v *Verifier) fetchedRecently() bool {
 	v.mu.RLock()
 	last := v.keysFetchedAt
 	v.mu.RUnlock()
-	if last.After(arrived) {
-		return v.key(kid) // a fetch started while this lookup waited
-	}
-	if wait := time.Second - time.Since(last); wait > 0 {
-		time.Sleep(wait)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := v.syncKeys(ctx); err != nil {
-		v.cfg.Logger.Warn("tokend verifier: fetch keys", "err", err)
-	}
-	return v.key(kid)
+	return !last.IsZero() && v.cfg.Now().Sub(last) < keyFetchInterval
 }
 
 // Verify checks a token for a request from clientIP that needs the given
-// scopes: signature, issuer, validity period, revocation state, sourceIp
-// and scopes. clientIP may be the zero Addr when unknown, in which case a
-// token restricted by sourceIp is refused.
+// scopes: signature, signing key, issuer, validity period, revocation
+// state, sourceIp and scopes. clientIP may be the zero Addr when unknown,
+// in which case a token restricted by sourceIp is refused.
+//
+// A token seen before is not verified again (see Memo); everything else is
+// checked at every call. While the revocation state is older than
+// Config.MaxStaleness, every token is refused with ErrStale. The returned
+// Claims are shared by every call for the same token and must not be
+// modified.
 func (v *Verifier) Verify(raw string, clientIP netip.Addr, required ...string) (*Claims, error) {
 	now := v.cfg.Now()
-	c, err := Parse(raw, v, Options{Issuer: v.cfg.Issuer, Now: now, Leeway: v.cfg.Leeway})
+	e, err := v.memo.entryFor(raw, v)
+	if err == nil {
+		err = e.claims.Check(Options{Issuer: v.cfg.Issuer, Now: now, Leeway: v.cfg.Leeway})
+	}
 	if err != nil {
+		if v.stale(now) {
+			return nil, ErrStale // whatever the token, as before the first sync
+		}
 		return nil, err
 	}
+	c := &e.claims
 	if v.syncsRevocations() {
 		v.mu.RLock()
 		st, known := v.tokens[c.ID]
@@ -261,15 +314,26 @@ func (v *Verifier) Verify(raw string, clientIP netip.Addr, required ...string) (
 		}
 	}
 	if c.SourceIP != "" {
-		allowed, err := ParseSourceIPs(c.SourceIP)
-		if err != nil || !clientIP.IsValid() || !allowed.Contains(clientIP) {
+		if e.sourceIPsErr != nil || !clientIP.IsValid() || !e.sourceIPs.Contains(clientIP) {
 			return nil, ErrSourceIP
 		}
 	}
-	if missing := MissingScopes(c.Scope, required); len(missing) > 0 {
-		return nil, &ScopeError{Required: required, Missing: missing}
+	for _, r := range required {
+		if !hasScope(c.Scope, r) {
+			return nil, &ScopeError{Required: slices.Clone(required), Missing: MissingScopes(c.Scope, required)}
+		}
 	}
 	return c, nil
+}
+
+// stale reports whether Verify refuses every token with ErrStale at now.
+func (v *Verifier) stale(now time.Time) bool {
+	if !v.syncsRevocations() || v.cfg.AllowStale {
+		return false
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return now.Sub(v.syncedAt) > v.cfg.MaxStaleness
 }
 
 // SyncedAt returns when the revocation state was last brought up to date.
@@ -389,12 +453,17 @@ func (v *Verifier) syncKeys(ctx context.Context) error {
 			Status string `json:"status"`
 		} `json:"keys"`
 	}
+	v.keysMu.Lock()
+	defer v.keysMu.Unlock()
 	v.mu.Lock()
 	etag := v.keysETag
-	v.keysFetchedAt = time.Now()
+	v.keysFetchedAt = v.cfg.Now()
 	v.mu.Unlock()
 	newTag, err := v.get(ctx, "/.well-known/paseto-keys", nil, "", etag, &set)
-	if err != nil || newTag == etag {
+	if errors.Is(err, errNotModified) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	if set.Issuer != v.cfg.Issuer {
@@ -414,8 +483,11 @@ func (v *Verifier) syncKeys(ctx context.Context) error {
 	return nil
 }
 
+// errNotModified is get's answer when the document still has the ETag.
+var errNotModified = errors.New("not modified")
+
 // get fetches a JSON document from tokend into dst and returns its ETag.
-// With etag set, a 304 answer leaves dst alone and returns etag.
+// With etag set, a 304 answer leaves dst alone and returns errNotModified.
 func (v *Verifier) get(ctx context.Context, path string, q url.Values, bearer, etag string, dst any) (string, error) {
 	u := *v.base
 	u.Path += path
@@ -437,7 +509,7 @@ func (v *Verifier) get(ctx context.Context, path string, q url.Values, bearer, e
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotModified && etag != "" {
-		return etag, nil
+		return etag, errNotModified
 	}
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

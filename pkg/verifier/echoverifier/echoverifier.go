@@ -30,7 +30,9 @@ func RequireScopes(v *verifier.Verifier, scopes ...string) echo.MiddlewareFunc {
 	}
 }
 
-// Claims returns the claims RequireScopes verified for the request.
+// Claims returns the claims RequireScopes verified for the request. They
+// are shared with other requests presenting the same token and must not
+// be modified.
 func Claims(c echo.Context) (*verifier.Claims, bool) {
 	claims, ok := c.Get(ContextKey).(*verifier.Claims)
 	return claims, ok

@@ -1,0 +1,12 @@
+package verifier
+
+// KeyFetchDone returns a channel that is closed when the background fetch
+// of tokend's keys under way ends, or nil when no fetch is under way. It
+// lets tests wait for the fetch an unknown key id started without
+// sleeping.
+func KeyFetchDone(v *Verifier) <-chan struct{} {
+	if f := v.keyFetch.Load(); f != nil {
+		return f.done
+	}
+	return nil
+}
