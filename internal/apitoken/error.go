@@ -12,25 +12,26 @@ import (
 	"strings"
 )
 
-// Code classifies an application error. The HTTP layer maps each code to a
-// status and title in one table; the code itself is shown to clients.
+// Code classifies an application error. The codes are the API's, as SPEC
+// names them; what each means on the wire (an HTTP status, an exit status)
+// is in package errcode's one table, which holds these and the codes only
+// a transport raises.
 type Code string
 
 // The application error codes.
 const (
-	Invalid              Code = "invalid_value"
-	Unauthorized         Code = "unauthorized"
-	Forbidden            Code = "forbidden"
-	NotFound             Code = "not_found"
-	MethodNotAllowed     Code = "method_not_allowed"
-	Conflict             Code = "conflict"
-	UnsupportedMediaType Code = "unsupported_media_type"
-	NotAcceptable        Code = "not_acceptable"
-	PayloadTooLarge      Code = "payload_too_large"
-	RateLimited          Code = "rate_limited"
-	Unavailable          Code = "unavailable"
-	Internal             Code = "internal"
+	Invalid      Code = "invalid_value"
+	Unauthorized Code = "unauthorized"
+	Forbidden    Code = "forbidden"
+	NotFound     Code = "not_found"
+	Conflict     Code = "conflict"
+	RateLimited  Code = "rate_limited"
+	Unavailable  Code = "unavailable"
+	Internal     Code = "internal"
 )
+
+// Codes lists every application error code.
+var Codes = []Code{Invalid, Unauthorized, Forbidden, NotFound, Conflict, RateLimited, Unavailable, Internal}
 
 // Error is an application error: a code, a detail that is safe to show to the
 // client, and optionally what in the request it is about.

@@ -2,13 +2,9 @@ package apitoken
 
 import (
 	"fmt"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/tokend/tokend/pkg/verifier"
 )
 
 // Token is the metadata tokend keeps about an API token it issued. The token
@@ -25,7 +21,7 @@ type Token struct {
 	// SourceIP is the comma-separated list of addresses and ranges the token
 	// may be used from, or "" for anywhere.
 	SourceIP  string
-	Resources []verifier.Resource
+	Resources []Resource
 	Enabled   bool
 	RevokedAt *time.Time
 	// LastUsedAt and LastUsedIP record the token's latest successful use.
@@ -39,46 +35,8 @@ type Token struct {
 	UpdatedAt time.Time
 }
 
-// Status is a token's state as shown to clients.
-type Status string
-
-// The token statuses. Revoked wins over expired, and expired over disabled:
-// the status names the most permanent reason a token does not work.
-const (
-	StatusActive   Status = "active"
-	StatusExpired  Status = "expired"
-	StatusDisabled Status = "disabled"
-	StatusRevoked  Status = "revoked"
-)
-
-// Statuses lists every status.
-var Statuses = []Status{StatusActive, StatusExpired, StatusDisabled, StatusRevoked}
-
-// Status returns the token's status at the given time.
-func (t *Token) Status(now time.Time) Status {
-	switch {
-	case t.RevokedAt != nil:
-		return StatusRevoked
-	case !now.Before(t.Expiration):
-		return StatusExpired
-	case !t.Enabled:
-		return StatusDisabled
-	default:
-		return StatusActive
-	}
-}
-
-// Limits on token attributes.
-const (
-	MaxDescriptionLength = 255
-	MaxResources         = 100
-	MaxResourceIDs       = 1000
-	MaxResourceIDLength  = 255
-)
-
-// ResourceTypes are the resource types a token can be restricted to, as in
-// Unit's RestrictedResource.
-var ResourceTypes = []string{"account", "card", "customer"}
+// MaxDescriptionLength is the longest a description may be, in characters.
+const MaxDescriptionLength = 255
 
 // Policy holds the limits a new token is checked against.
 type Policy struct {
@@ -94,7 +52,7 @@ type TokenRequest struct {
 	Scope       *string
 	Expiration  *string
 	SourceIP    *string
-	Resources   []verifier.Resource
+	Resources   []Resource
 }
 
 // TokenSpec is a validated TokenRequest.
@@ -104,7 +62,7 @@ type TokenSpec struct {
 	Scopes      []string
 	Expiration  time.Time
 	SourceIP    string
-	Resources   []verifier.Resource
+	Resources   []Resource
 }
 
 // Validate checks every attribute and returns the spec, or every problem
@@ -143,7 +101,7 @@ func (r TokenRequest) Validate(p Policy) (TokenSpec, error) {
 	}
 
 	if r.SourceIP != nil {
-		if _, err := verifier.ParseSourceIPs(*r.SourceIP); err != nil {
+		if _, err := ParseSourceIPs(*r.SourceIP); err != nil {
 			errs = append(errs, FieldErrorf("sourceIp", "sourceIp %s", err))
 		} else {
 			spec.SourceIP = *r.SourceIP
@@ -232,34 +190,6 @@ func checkDescription(d string) *Error {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-var resourceID = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
-
-func checkResources(rs []verifier.Resource) Errors {
-	var errs Errors
-	if len(rs) > MaxResources {
-		return Errors{FieldErrorf("resources", "resources lists %d entries; at most %d are allowed", len(rs), MaxResources)}
-	}
-	for i, r := range rs {
-		field := fmt.Sprintf("resources/%d", i)
-		if !slices.Contains(ResourceTypes, r.Type) {
-			errs = append(errs, FieldErrorf(field+"/type", "resource type must be one of %s", QuoteList(ResourceTypes)))
-		}
-		switch {
-		case len(r.IDs) == 0:
-			errs = append(errs, FieldErrorf(field+"/ids", "ids must list at least one id"))
-		case len(r.IDs) > MaxResourceIDs:
-			errs = append(errs, FieldErrorf(field+"/ids", "ids lists %d ids; at most %d are allowed", len(r.IDs), MaxResourceIDs))
-		}
-		for j, id := range r.IDs {
-			if len(id) > MaxResourceIDLength || !resourceID.MatchString(id) {
-				errs = append(errs, FieldErrorf(fmt.Sprintf("%s/ids/%d", field, j),
-					"id must be 1 to %d letters, digits or . _ : -", MaxResourceIDLength))
-			}
-		}
-	}
-	return errs
-}
-
 // TimeFormat is how tokend writes times: RFC 3339 in UTC with milliseconds,
 // like Unit's examples.
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
@@ -302,4 +232,11 @@ type TokenFilter struct {
 	Newest bool
 	Limit  int
 	Offset int
+}
+
+// Use is a successful use of a token: when, and from which address ("" if
+// unknown).
+type Use struct {
+	At time.Time
+	IP string
 }

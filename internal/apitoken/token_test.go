@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/pkg/verifier"
 )
 
 // now is the fixed clock of the validation tests.
@@ -35,7 +34,7 @@ func validTokenRequest() apitoken.TokenRequest {
 		Scope:       ptr("customers applications"),
 		Expiration:  ptr("2027-01-01T00:00:00.000Z"),
 		SourceIP:    ptr("192.168.1.1,10.0.0.0/8"),
-		Resources:   []verifier.Resource{{Type: "account", IDs: []string{"1", "10001"}}},
+		Resources:   []apitoken.Resource{{Type: "account", IDs: []string{"1", "10001"}}},
 	}
 }
 
@@ -50,7 +49,7 @@ func TestTokenRequestValidateAcceptsAValidRequest(t *testing.T) {
 		Scopes:      []string{"customers", "applications"},
 		Expiration:  time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC),
 		SourceIP:    "192.168.1.1,10.0.0.0/8",
-		Resources:   []verifier.Resource{{Type: "account", IDs: []string{"1", "10001"}}},
+		Resources:   []apitoken.Resource{{Type: "account", IDs: []string{"1", "10001"}}},
 	}
 	if !reflect.DeepEqual(spec, want) {
 		t.Fatalf("Validate =\n%+v\nwant\n%+v", spec, want)
@@ -68,7 +67,7 @@ func TestTokenRequestValidateOptionalAttributes(t *testing.T) {
 		t.Fatalf("absent sourceIp and resources gave %q and %v, want none", spec.SourceIP, spec.Resources)
 	}
 
-	req.Resources = []verifier.Resource{}
+	req.Resources = []apitoken.Resource{}
 	if spec, err = req.Validate(testPolicy(t)); err != nil || spec.Resources != nil {
 		t.Fatalf("an empty resources list gave %v, %v; want no restriction", spec.Resources, err)
 	}
@@ -104,15 +103,15 @@ func TestTokenRequestValidateExpiration(t *testing.T) {
 
 func TestTokenRequestValidateRefusesEachRule(t *testing.T) {
 	long := strings.Repeat("x", apitoken.MaxDescriptionLength+1)
-	tooManyResources := make([]verifier.Resource, apitoken.MaxResources+1)
+	tooManyResources := make([]apitoken.Resource, apitoken.MaxResources+1)
 	for i := range tooManyResources {
-		tooManyResources[i] = verifier.Resource{Type: "account", IDs: []string{"1"}}
+		tooManyResources[i] = apitoken.Resource{Type: "account", IDs: []string{"1"}}
 	}
 	tooManyIDs := make([]string, apitoken.MaxResourceIDs+1)
 	for i := range tooManyIDs {
 		tooManyIDs[i] = fmt.Sprint(i)
 	}
-	tooManySources := strings.TrimSuffix(strings.Repeat("10.0.0.1,", verifier.MaxSourceIPs+1), ",")
+	tooManySources := strings.TrimSuffix(strings.Repeat("10.0.0.1,", apitoken.MaxSourceIPs+1), ",")
 
 	tests := []struct {
 		name   string
@@ -187,14 +186,14 @@ func TestTokenRequestValidateRefusesEachRule(t *testing.T) {
 }
 
 func TestTokenRequestValidateAcceptsTheLimits(t *testing.T) {
-	sources := strings.TrimSuffix(strings.Repeat("10.0.0.1,", verifier.MaxSourceIPs), ",")
+	sources := strings.TrimSuffix(strings.Repeat("10.0.0.1,", apitoken.MaxSourceIPs), ",")
 	ids := make([]string, apitoken.MaxResourceIDs)
 	for i := range ids {
 		ids[i] = fmt.Sprint(i)
 	}
-	resources := make([]verifier.Resource, apitoken.MaxResources)
+	resources := make([]apitoken.Resource, apitoken.MaxResources)
 	for i := range resources {
-		resources[i] = verifier.Resource{Type: apitoken.ResourceTypes[i%3], IDs: []string{"a.b_c:d-e"}}
+		resources[i] = apitoken.Resource{Type: apitoken.ResourceTypes[i%3], IDs: []string{"a.b_c:d-e"}}
 	}
 	resources[0].IDs = ids
 	resources[1].IDs = []string{strings.Repeat("9", apitoken.MaxResourceIDLength)}
@@ -231,7 +230,7 @@ func TestTokenRequestValidateReportsEveryProblemAtOnce(t *testing.T) {
 			Scope:       ptr("nope"),
 			Expiration:  ptr("2000-01-01T00:00:00Z"),
 			SourceIP:    ptr("10.0.0.0/33"),
-			Resources: []verifier.Resource{
+			Resources: []apitoken.Resource{
 				{Type: "account", IDs: []string{"1"}},
 				{Type: "wallet", IDs: []string{"ok", "not ok"}},
 				{Type: "card"},

@@ -85,8 +85,11 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if err := ring.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	svc := service.New(st, ring, catalog, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, Now: opt.Now})
+	svc := service.New(service.Deps{
+		Tx: st, Users: st.Users, Tokens: st.Tokens, Credentials: st.Tokens, Keys: ring, Catalog: catalog,
+	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, Now: opt.Now})
 	handler := httpapi.NewServer(log, httpapi.Config{
+		DB:             st.SQL(),
 		PublicURL:      cfg.PublicURL,
 		Proxies:        clientip.New(cfg.TrustedProxies),
 		RequestTimeout: cfg.RequestTimeout,
@@ -162,6 +165,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer func() {
 		stopFlusher()
 		<-flushed
+	}()
+
+	// Keys rotated or retired elsewhere take effect within a second.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		a.Ring.Watch(watchCtx, time.Second, func(err error) { a.log.Warn("reload signing keys", "err", err) })
+	}()
+	defer func() {
+		stopWatch()
+		<-watched
 	}()
 
 	errc := make(chan error, 1)

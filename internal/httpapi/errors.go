@@ -13,40 +13,33 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
-// errorTable maps every application error code to its HTTP status and its
-// JSON:API title. It is the only place codes meet statuses.
-var errorTable = map[apitoken.Code]struct {
-	status int
-	title  string
-}{
-	apitoken.Invalid:              {http.StatusBadRequest, "Invalid value"},
-	apitoken.Unauthorized:         {http.StatusUnauthorized, "Unauthorized"},
-	apitoken.Forbidden:            {http.StatusForbidden, "Forbidden"},
-	apitoken.NotFound:             {http.StatusNotFound, "Not found"},
-	apitoken.MethodNotAllowed:     {http.StatusMethodNotAllowed, "Method not allowed"},
-	apitoken.NotAcceptable:        {http.StatusNotAcceptable, "Not acceptable"},
-	apitoken.Conflict:             {http.StatusConflict, "Conflict"},
-	apitoken.PayloadTooLarge:      {http.StatusRequestEntityTooLarge, "Payload too large"},
-	apitoken.UnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
-	apitoken.RateLimited:          {http.StatusTooManyRequests, "Too many requests"},
-	apitoken.Internal:             {http.StatusInternalServerError, "Internal error"},
-	apitoken.Unavailable:          {http.StatusServiceUnavailable, "Service unavailable"},
+// problem is one error of a response, whatever raised it: the domain (an
+// apitoken.Error), the HTTP layer itself (a requestError) or Echo. Its code
+// means, in errcode's one table, the status and title it gets.
+type problem struct {
+	code      errcode.Code
+	detail    string
+	pointer   string // a JSON pointer into the request document
+	parameter string // the query parameter at fault
+	scope     string // the scopes a forbidden request needed
+	err       error  // the cause, logged, never shown
 }
 
-// echoCodes translates the errors Echo itself raises (no route, wrong
-// method, body too large) into application codes.
-var echoCodes = map[int]apitoken.Code{
-	http.StatusBadRequest:            apitoken.Invalid,
-	http.StatusUnauthorized:          apitoken.Unauthorized,
-	http.StatusForbidden:             apitoken.Forbidden,
-	http.StatusNotFound:              apitoken.NotFound,
-	http.StatusMethodNotAllowed:      apitoken.MethodNotAllowed,
-	http.StatusRequestEntityTooLarge: apitoken.PayloadTooLarge,
-	http.StatusUnsupportedMediaType:  apitoken.UnsupportedMediaType,
-	http.StatusTooManyRequests:       apitoken.RateLimited,
-	http.StatusServiceUnavailable:    apitoken.Unavailable,
+// requestError is a problem with a request as HTTP carries it (its media
+// types, its size, its method), which the domain knows nothing of.
+type requestError struct {
+	code   errcode.Code
+	detail string
+}
+
+func (e *requestError) Error() string { return string(e.code) + ": " + e.detail }
+
+// requestErrorf returns a requestError with a formatted detail.
+func requestErrorf(code errcode.Code, format string, args ...any) error {
+	return &requestError{code: code, detail: fmt.Sprintf(format, args...)}
 }
 
 // errorObject is a JSON:API error object. google/jsonapi's ErrorObject has
@@ -71,14 +64,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	list := s.applicationErrors(err)
+	list := problems(err)
 	status := statusFor(list)
 	s.logErrors(c, list)
 
 	h := c.Response().Header()
 	// A 403 about the request document (a client-chosen id, relationships)
 	// is not about the token, and gets no challenge.
-	if status == http.StatusUnauthorized || (status == http.StatusForbidden && list[0].Pointer == "") {
+	if status == http.StatusUnauthorized || (status == http.StatusForbidden && list[0].pointer == "") {
 		h.Set("WWW-Authenticate", challenge(c.Request(), status, list[0]))
 	}
 	if status == http.StatusServiceUnavailable {
@@ -91,18 +84,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	doc := errorDocument{}
 	seen := map[string]bool{}
-	for _, e := range list {
+	for _, p := range list {
 		obj := &errorObject{ErrorObject: jsonapi.ErrorObject{
-			Status: strconv.Itoa(errorTable[e.Code].status),
-			Code:   string(e.Code),
-			Title:  errorTable[e.Code].title,
-			Detail: e.Detail,
+			Status: strconv.Itoa(p.code.Status()),
+			Code:   string(p.code),
+			Title:  p.code.Title(),
+			Detail: p.detail,
 		}}
-		if ptr := pointer(e); ptr != "" || e.Parameter != "" {
-			obj.Source = &errorSource{Pointer: ptr, Parameter: e.Parameter}
+		if p.pointer != "" || p.parameter != "" {
+			obj.Source = &errorSource{Pointer: p.pointer, Parameter: p.parameter}
 		}
 		// JSON:API requires the errors to be unique.
-		key := strings.Join([]string{obj.Code, obj.Detail, pointer(e), e.Parameter}, "\x00")
+		key := strings.Join([]string{obj.Code, obj.Detail, p.pointer, p.parameter}, "\x00")
 		if !seen[key] {
 			seen[key] = true
 			doc.Errors = append(doc.Errors, obj)
@@ -113,18 +106,22 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
-// applicationErrors converts any error into application errors.
-func (s *Server) applicationErrors(err error) apitoken.Errors {
+// problems converts any error into the problems of a response. Anything
+// that is neither an application error nor one of the HTTP layer's is
+// internal, and shown as no more than that.
+func problems(err error) []problem {
 	var he *echo.HTTPError
 	var tooLarge *http.MaxBytesError
+	var re *requestError
 	switch {
 	case errors.As(err, &tooLarge):
-		return apitoken.Errors{apitoken.Errorf(apitoken.PayloadTooLarge,
-			"The request body is larger than %d bytes.", tooLarge.Limit)}
+		return []problem{{code: errcode.PayloadTooLarge, detail: fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit)}}
+	case errors.As(err, &re):
+		return []problem{{code: re.code, detail: re.detail}}
 	case errors.As(err, &he):
-		code, ok := echoCodes[he.Code]
+		code, ok := errcode.ForStatus(he.Code)
 		if !ok {
-			code = apitoken.Internal
+			code = errcode.Internal
 		}
 		detail := http.StatusText(he.Code) + "."
 		switch he.Code {
@@ -133,28 +130,27 @@ func (s *Server) applicationErrors(err error) apitoken.Errors {
 		case http.StatusMethodNotAllowed:
 			detail = "This resource does not support the method."
 		}
-		return apitoken.Errors{{Code: code, Detail: detail, Err: he.Internal}}
+		return []problem{{code: code, detail: detail, err: he.Internal}}
 	case errors.Is(err, context.DeadlineExceeded):
-		return apitoken.Errors{{Code: apitoken.Unavailable, Detail: "The request took too long; try again shortly.", Err: err}}
+		return []problem{{code: errcode.Unavailable, detail: "The request took too long; try again shortly.", err: err}}
 	}
-	list := apitoken.ErrorList(err)
-	for _, e := range list {
-		if _, ok := errorTable[e.Code]; !ok {
-			e.Code = apitoken.Internal
+	var list []problem
+	for _, e := range apitoken.ErrorList(err) {
+		p := problem{code: errcode.Code(e.Code), detail: e.Detail, pointer: pointer(e), parameter: e.Parameter, scope: e.Scope, err: e.Err}
+		if _, ok := errcode.Lookup(p.code); !ok || p.code == errcode.Internal {
+			p.code, p.detail = errcode.Internal, "Internal error."
 		}
-		if e.Code == apitoken.Internal {
-			e.Detail = "Internal error."
-		}
+		list = append(list, p)
 	}
 	return list
 }
 
-// statusFor returns the status of a response carrying the errors: theirs
+// statusFor returns the status of a response carrying the problems: theirs
 // if they agree, otherwise the most generally applicable one.
-func statusFor(list apitoken.Errors) int {
-	status := errorTable[list[0].Code].status
-	for _, e := range list[1:] {
-		if s := errorTable[e.Code].status; s != status {
+func statusFor(list []problem) int {
+	status := list[0].code.Status()
+	for _, p := range list[1:] {
+		if s := p.code.Status(); s != status {
 			if s < 500 && status < 500 {
 				status = http.StatusBadRequest
 			} else {
@@ -179,18 +175,18 @@ func pointer(e *apitoken.Error) string {
 // challenge returns the RFC 6750 WWW-Authenticate challenge for a 401 or
 // 403: invalid_token when a presented token was refused, insufficient_scope
 // when a valid token may not do this, with the scope it needed if known.
-func challenge(r *http.Request, status int, e *apitoken.Error) string {
+func challenge(r *http.Request, status int, p problem) string {
 	if status == http.StatusForbidden {
 		c := `Bearer realm="tokend", error="insufficient_scope"`
-		if e.Scope != "" {
-			c += fmt.Sprintf(`, scope=%q`, quotable(e.Scope))
+		if p.scope != "" {
+			c += fmt.Sprintf(`, scope=%q`, quotable(p.scope))
 		}
-		return c + fmt.Sprintf(`, error_description=%q`, quotable(e.Detail))
+		return c + fmt.Sprintf(`, error_description=%q`, quotable(p.detail))
 	}
 	if !strings.HasPrefix(strings.ToLower(r.Header.Get("Authorization")), "bearer ") {
 		return `Bearer realm="tokend"`
 	}
-	return fmt.Sprintf(`Bearer realm="tokend", error="invalid_token", error_description=%q`, quotable(e.Detail))
+	return fmt.Sprintf(`Bearer realm="tokend", error="invalid_token", error_description=%q`, quotable(p.detail))
 }
 
 // quotable keeps only characters RFC 6750 allows in error_description.
@@ -206,19 +202,19 @@ func quotable(s string) string {
 // logErrors logs the first internal or unavailable error with its cause;
 // client errors are already in the access log's status. A request its
 // client gave up on is no trouble of tokend's, and is logged at debug level.
-func (s *Server) logErrors(c echo.Context, list apitoken.Errors) {
-	for _, e := range list {
+func (s *Server) logErrors(c echo.Context, list []problem) {
+	for _, p := range list {
 		level := slog.LevelError
 		switch {
 		case errors.Is(ctx(c).Err(), context.Canceled):
 			level = slog.LevelDebug
-		case e.Code == apitoken.Internal:
-		case e.Code == apitoken.Unavailable:
+		case p.code == errcode.Internal:
+		case p.code == errcode.Unavailable:
 			level = slog.LevelWarn
 		default:
 			continue
 		}
-		s.log.Log(c.Request().Context(), level, string(e.Code), "request_id", requestID(c), "err", e.Err)
+		s.log.Log(c.Request().Context(), level, string(p.code), "request_id", requestID(c), "err", p.err)
 		return
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/pkg/verifier"
 )
 
 // TestNoEscalation checks SPEC's "No escalation" rules on POST
@@ -31,7 +30,7 @@ func TestNoEscalation(t *testing.T) {
 		callerExp := now.Add(48 * time.Hour).Truncate(time.Second)
 		member, _ := h.mint(restricted, tokenSpec{scope: "customers api-tokens-write", expiration: callerExp})
 		bound, _ := h.mint(restricted, tokenSpec{scope: "customers api-tokens-write", sourceIP: "127.0.0.0/8,192.0.2.0/24"})
-		scoped, _ := h.mint(restricted, tokenSpec{scope: "customers api-tokens-write", resources: []verifier.Resource{
+		scoped, _ := h.mint(restricted, tokenSpec{scope: "customers api-tokens-write", resources: []apitoken.Resource{
 			{Type: "account", IDs: []string{"1", "2"}}, {Type: "customer", IDs: []string{"7"}},
 		}})
 		adminExp := now.Add(2 * time.Hour).Truncate(time.Second)
@@ -39,8 +38,8 @@ func TestNoEscalation(t *testing.T) {
 		usersAdmin, _ := h.mint(h.AdminID, tokenSpec{scope: "api-tokens-write users"})
 
 		inAnHour := now.Add(time.Hour)
-		resources := func(rs ...verifier.Resource) []verifier.Resource { return rs }
-		res := func(typ string, ids ...string) verifier.Resource { return verifier.Resource{Type: typ, IDs: ids} }
+		resources := func(rs ...apitoken.Resource) []apitoken.Resource { return rs }
+		res := func(typ string, ids ...string) apitoken.Resource { return apitoken.Resource{Type: typ, IDs: ids} }
 
 		const (
 			scopePtr      = "/data/attributes/scope"
@@ -55,7 +54,7 @@ func TestNoEscalation(t *testing.T) {
 			scope      string
 			expiration time.Time // zero: in an hour
 			sourceIP   string
-			resources  []verifier.Resource
+			resources  []apitoken.Resource
 			// refused lists the pointers of the expected 403's errors;
 			// none means the token is created.
 			refused []string

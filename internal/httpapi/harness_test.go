@@ -116,7 +116,7 @@ type tokenSpec struct {
 	scope      string
 	expiration time.Time
 	sourceIP   string
-	resources  []verifier.Resource
+	resources  []apitoken.Resource
 }
 
 // mint issues a token for the user, as the command line does, and returns

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
 // mediaType is the JSON:API media type.
@@ -27,7 +28,7 @@ func negotiate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if !acceptable(r.Header.Values("Accept")) {
-			return apitoken.Errorf(apitoken.NotAcceptable,
+			return requestErrorf(errcode.NotAcceptable,
 				"The Accept header allows %s only with media type parameters, which tokend does not support.", mediaType)
 		}
 		if r.ContentLength != 0 {
@@ -67,16 +68,16 @@ func acceptable(values []string) bool {
 func checkContentType(ct string) error {
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil || mt != mediaType {
-		return apitoken.Errorf(apitoken.UnsupportedMediaType, "The request body must be %s.", mediaType)
+		return requestErrorf(errcode.UnsupportedMediaType, "The request body must be %s.", mediaType)
 	}
 	for k, v := range params {
 		switch {
 		case k == "profile":
 		case k == "ext" && v == "":
 		case k == "ext":
-			return apitoken.Errorf(apitoken.UnsupportedMediaType, "tokend supports no JSON:API extensions (ext=%q).", v)
+			return requestErrorf(errcode.UnsupportedMediaType, "tokend supports no JSON:API extensions (ext=%q).", v)
 		default:
-			return apitoken.Errorf(apitoken.UnsupportedMediaType,
+			return requestErrorf(errcode.UnsupportedMediaType,
 				"The %s media type takes no %q parameter.", mediaType, k)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
 type echoMiddleware = echo.MiddlewareFunc
@@ -118,7 +119,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if r.ContentLength > s.cfg.BodyLimit {
-			return apitoken.Errorf(apitoken.PayloadTooLarge, "The request body is larger than %d bytes.", s.cfg.BodyLimit)
+			return requestErrorf(errcode.PayloadTooLarge, "The request body is larger than %d bytes.", s.cfg.BodyLimit)
 		}
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.BodyLimit)
 		return next(c)

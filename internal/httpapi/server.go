@@ -7,6 +7,7 @@ package httpapi
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,6 +22,9 @@ import (
 
 // Config holds the HTTP layer's settings.
 type Config struct {
+	// DB is the database handle whose connection pool /metrics reports;
+	// nil reports none.
+	DB *sql.DB
 	// PublicURL is the base of the links tokend writes, such as
 	// https://tokens.example.com. When empty, links are built from the
 	// request's Host, or from X-Forwarded-Host and X-Forwarded-Proto when
@@ -68,7 +72,7 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(svc.DB())}
+	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB)}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s

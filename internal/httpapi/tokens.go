@@ -7,28 +7,49 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/pkg/verifier"
 )
 
 // apiToken is the JSON:API representation of a token. The token string
 // appears only in the create response.
 type apiToken struct {
-	ID          string              `jsonapi:"primary,apiToken"`
-	CreatedAt   string              `jsonapi:"attr,createdAt"`
-	Description string              `jsonapi:"attr,description"`
-	Scope       string              `jsonapi:"attr,scope"`
-	Expiration  string              `jsonapi:"attr,expiration"`
-	SourceIP    string              `jsonapi:"attr,sourceIp,omitempty"`
-	Resources   []verifier.Resource `jsonapi:"attr,resources,omitempty"`
-	Status      string              `jsonapi:"attr,status"`
-	Enabled     bool                `jsonapi:"attr,enabled"`
-	LastUsedAt  string              `jsonapi:"attr,lastUsedAt,omitempty"`
-	LastUsedIP  string              `jsonapi:"attr,lastUsedIp,omitempty"`
-	RevokedAt   string              `jsonapi:"attr,revokedAt,omitempty"`
-	Token       string              `jsonapi:"attr,token,omitempty"`
-	User        *userRef            `jsonapi:"relation,user"`
+	ID          string        `jsonapi:"primary,apiToken"`
+	CreatedAt   string        `jsonapi:"attr,createdAt"`
+	Description string        `jsonapi:"attr,description"`
+	Scope       string        `jsonapi:"attr,scope"`
+	Expiration  string        `jsonapi:"attr,expiration"`
+	SourceIP    string        `jsonapi:"attr,sourceIp,omitempty"`
+	Resources   []restriction `jsonapi:"attr,resources,omitempty"`
+	Status      string        `jsonapi:"attr,status"`
+	Enabled     bool          `jsonapi:"attr,enabled"`
+	LastUsedAt  string        `jsonapi:"attr,lastUsedAt,omitempty"`
+	LastUsedIP  string        `jsonapi:"attr,lastUsedIp,omitempty"`
+	RevokedAt   string        `jsonapi:"attr,revokedAt,omitempty"`
+	Token       string        `jsonapi:"attr,token,omitempty"`
+	User        *userRef      `jsonapi:"relation,user"`
 
 	self, userURL string
+}
+
+// restriction is one entry of a token's resources attribute.
+type restriction struct {
+	Type string   `json:"type" jsonapi:"attr,type"`
+	IDs  []string `json:"ids" jsonapi:"attr,ids"`
+}
+
+func restrictions(rs []apitoken.Resource) []restriction {
+	var out []restriction
+	for _, r := range rs {
+		out = append(out, restriction(r))
+	}
+	return out
+}
+
+func resources(rs []restriction) []apitoken.Resource {
+	var out []apitoken.Resource
+	for _, r := range rs {
+		out = append(out, apitoken.Resource(r))
+	}
+	return out
 }
 
 // userRef is the user a token belongs to, as a relationship.
@@ -51,13 +72,13 @@ func (t *apiToken) JSONAPIRelationshipLinks(relation string) *jsonapi.Links {
 
 // apiTokenInput is an apiToken request document's resource object.
 type apiTokenInput struct {
-	ID          string              `jsonapi:"primary,apiToken"`
-	Description *string             `jsonapi:"attr,description"`
-	Scope       *string             `jsonapi:"attr,scope"`
-	Expiration  *string             `jsonapi:"attr,expiration"`
-	SourceIP    *string             `jsonapi:"attr,sourceIp"`
-	Resources   []verifier.Resource `jsonapi:"attr,resources"`
-	Enabled     *bool               `jsonapi:"attr,enabled"`
+	ID          string        `jsonapi:"primary,apiToken"`
+	Description *string       `jsonapi:"attr,description"`
+	Scope       *string       `jsonapi:"attr,scope"`
+	Expiration  *string       `jsonapi:"attr,expiration"`
+	SourceIP    *string       `jsonapi:"attr,sourceIp"`
+	Resources   []restriction `jsonapi:"attr,resources"`
+	Enabled     *bool         `jsonapi:"attr,enabled"`
 }
 
 var (
@@ -92,7 +113,7 @@ func (s *Server) tokenResource(c echo.Context, t *apitoken.Token) *apiToken {
 		Scope:       t.Scope,
 		Expiration:  apitoken.FormatTime(t.Expiration),
 		SourceIP:    t.SourceIP,
-		Resources:   t.Resources,
+		Resources:   restrictions(t.Resources),
 		Status:      string(t.Status(s.now())),
 		Enabled:     t.Enabled,
 		User:        &userRef{ID: t.UserID},
@@ -133,7 +154,7 @@ func (s *Server) createToken(c echo.Context) error {
 		Scope:       in.Scope,
 		Expiration:  in.Expiration,
 		SourceIP:    in.SourceIP,
-		Resources:   in.Resources,
+		Resources:   resources(in.Resources),
 	}
 	if len(attrErrs) > 0 {
 		_, verr := req.Validate(s.svc.TokenPolicy())

@@ -14,6 +14,7 @@ import (
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/pkg/errcode"
 )
 
 // introspection is an RFC 7662 introspection response.
@@ -40,7 +41,7 @@ func (s *Server) introspect(c echo.Context) error {
 	r := c.Request()
 	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
-		return apitoken.Errorf(apitoken.UnsupportedMediaType, "The request body must be application/x-www-form-urlencoded.")
+		return requestErrorf(errcode.UnsupportedMediaType, "The request body must be application/x-www-form-urlencoded.")
 	}
 	if err := r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError

@@ -6,9 +6,7 @@ package service
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -19,7 +17,6 @@ import (
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/keys"
-	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/pkg/verifier"
 )
 
@@ -39,23 +36,32 @@ type Config struct {
 
 // Service carries out tokend's operations.
 type Service struct {
-	store    *store.Store
-	ring     *keys.Ring
-	catalog  *apitoken.Catalog
-	issuer   string
-	maxLife  time.Duration
-	now      func() time.Time
-	usage    usageLog
-	verified verifiedCache
+	tx      Transactor
+	users   UserStore
+	tokens  TokenStore
+	creds   Credentials
+	keys    KeyRing
+	catalog *apitoken.Catalog
+	issuer  string
+	maxLife time.Duration
+	now     func() time.Time
+	usage   usageLog
+	// memo remembers the tokens whose signature verified, so that a token
+	// used again is not verified again: the Ed25519 check is most of the
+	// cost of authenticating.
+	memo *verifier.Memo
 }
 
-// New returns a service over the store and key ring.
-func New(st *store.Store, ring *keys.Ring, catalog *apitoken.Catalog, cfg Config) *Service {
+// New returns a service over its dependencies.
+func New(d Deps, cfg Config) *Service {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: st, ring: ring, catalog: catalog, issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, now: now}
+	return &Service{
+		tx: d.Tx, users: d.Users, tokens: d.Tokens, creds: d.Credentials, keys: d.Keys, catalog: d.Catalog,
+		issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, now: now, memo: verifier.NewMemo(verifier.DefaultMemoSize),
+	}
 }
 
 // Catalog returns the scope catalog.
@@ -88,30 +94,19 @@ func (p *Principal) IsAdmin() bool { return p.User.Role == apitoken.RoleAdmin }
 // RecordUse, once the request is authorized too.
 func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.Addr) (*Principal, error) {
 	now := s.now()
-	sum := tokenHash(raw)
-	opt := verifier.Options{Issuer: s.issuer, Now: now, Leeway: Leeway}
-	claims, seen := s.verified.get(sum)
-	var err error
-	if seen {
-		err = claims.Check(opt)
-	} else if claims, err = verifier.Parse(raw, s.ring, opt); err == nil {
-		s.verified.put(sum, claims)
-	}
+	sum := verifier.TokenHash(raw)
+	claims, err := s.memo.Parse(raw, sum, s.keys, verifier.Options{Issuer: s.issuer, Now: now, Leeway: Leeway})
 	if err != nil {
 		return nil, unauthorized(detailFor(err))
 	}
-	cred, err := s.store.Tokens.Credential(ctx, claims.ID)
+	t, u, err := s.creds.Credential(ctx, claims.ID)
 	if apitoken.ErrorCode(err) == apitoken.NotFound {
 		return nil, unauthorized("The token is not known.")
 	} else if err != nil {
 		return nil, err
 	}
-	t, u := cred.Token, cred.User
 	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || t.UserID != claims.Subject {
 		return nil, unauthorized("The token is not known.")
-	}
-	if !cred.Key.Verifies(now) {
-		return nil, unauthorized("The token's signing key has been retired.")
 	}
 	switch t.Status(now) {
 	case apitoken.StatusRevoked:
@@ -125,7 +120,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.A
 		return nil, unauthorized("The token's user is disabled.")
 	}
 	if t.SourceIP != "" {
-		allowed, err := verifier.ParseSourceIPs(t.SourceIP)
+		allowed, err := apitoken.ParseSourceIPs(t.SourceIP)
 		if err != nil || !clientIP.IsValid() || !allowed.Contains(clientIP) {
 			return nil, apitoken.Errorf(apitoken.Forbidden, "The token may not be used from %s.", clientIP)
 		}
@@ -145,7 +140,7 @@ func detailFor(err error) string {
 	case errors.Is(err, verifier.ErrUnsupported):
 		return "Only v2.public tokens are accepted."
 	case errors.Is(err, verifier.ErrUnknownKey):
-		return "The token is signed by a key tokend does not know."
+		return "The token is signed by a key tokend does not know, or has retired."
 	case errors.Is(err, verifier.ErrSignature):
 		return "The token's signature is invalid."
 	case errors.Is(err, verifier.ErrIssuer):
@@ -181,7 +176,7 @@ func (s *Service) targetUser(ctx context.Context, userID string) (apitoken.User,
 	if !ValidID(userID) {
 		return apitoken.User{}, apitoken.Errorf(apitoken.NotFound, "user not found")
 	}
-	return s.store.Users.Get(ctx, userID)
+	return s.users.Get(ctx, userID)
 }
 
 // ValidID reports whether id is a resource id tokend could have issued: a
@@ -195,21 +190,13 @@ func newID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
 
-// tokenHash is the digest tokend stores and compares instead of a token.
-func tokenHash(raw string) [32]byte {
-	return sha256.Sum256([]byte(raw))
-}
-
 // Ping checks that the database answers.
-func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
-
-// DB returns the database handle, for its connection pool statistics.
-func (s *Service) DB() *sql.DB { return s.store.SQL() }
+func (s *Service) Ping(ctx context.Context) error { return s.tx.Ping(ctx) }
 
 // Issuer returns the iss claim of tokend's tokens.
 func (s *Service) Issuer() string { return s.issuer }
 
 // SigningKeys returns every signing key, oldest first.
 func (s *Service) SigningKeys(ctx context.Context) ([]keys.Record, error) {
-	return s.ring.List(ctx)
+	return s.keys.List(ctx)
 }

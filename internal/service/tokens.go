@@ -3,8 +3,6 @@ package service
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"slices"
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
@@ -12,11 +10,9 @@ import (
 )
 
 // CreateToken issues a token for the user on the caller's behalf. Beyond
-// validation, it enforces the no-escalation rules: the scopes must be ones
-// the user may hold; a token minting for its own user, or for another
-// admin, can grant no scope and no lifetime beyond its own; and a token
-// minting for its own user, no reach (sourceIp, resources) beyond its own.
-// It returns the token's metadata and the token string, which is shown once.
+// validation, it enforces the no-escalation rules of apitoken.CheckGrant
+// against the caller's token. It returns the token's metadata and the token
+// string, which is shown once.
 func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
 		return apitoken.Token{}, "", err
@@ -25,10 +21,16 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, 
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}
-	if err := noEscalation(p, user, spec); err != nil {
+	if err := apitoken.CheckGrant(p.grantor(), &user, s.catalog, spec); err != nil {
 		return apitoken.Token{}, "", err
 	}
 	return s.issue(ctx, user, spec)
+}
+
+// grantor returns the principal's token as the grantor of a new token.
+func (p *Principal) grantor() apitoken.Grantor {
+	return apitoken.Grantor{UserID: p.User.ID, Scopes: p.Scopes, Expiration: p.Token.Expiration,
+		SourceIP: p.Token.SourceIP, Resources: p.Token.Resources}
 }
 
 // MayWriteTokens returns an error unless the caller may create or change
@@ -45,16 +47,21 @@ func (s *Service) MayWriteTokens(ctx context.Context, p *Principal, userID, toke
 	if !ValidID(tokenID) {
 		return apitoken.Errorf(apitoken.NotFound, "API token not found")
 	}
-	_, err := s.store.Tokens.Get(ctx, userID, tokenID)
+	_, err := s.tokens.Get(ctx, userID, tokenID)
 	return err
 }
 
 // IssueToken issues a token for the user with no caller to check: the
-// command line's path, for operators with access to the database.
+// command line's path, for operators with access to the database. The
+// scopes must still be ones the user may hold.
 func (s *Service) IssueToken(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {
 	user, spec, err := s.prepare(ctx, userID, req)
 	if err != nil {
 		return apitoken.Token{}, "", err
+	}
+	if extra := apitoken.Subtract(spec.Scopes, user.AllowedScopes(s.catalog)); len(extra) > 0 {
+		return apitoken.Token{}, "", &apitoken.Error{Code: apitoken.Forbidden, Field: "scope",
+			Detail: fmt.Sprintf("The user may not hold %s.", apitoken.QuoteList(extra))}
 	}
 	return s.issue(ctx, user, spec)
 }
@@ -65,7 +72,7 @@ func (s *Service) TokenPolicy() apitoken.Policy {
 }
 
 // prepare finds the user a new token is for and checks the request: its
-// attributes, then that the user is enabled and may hold its scopes.
+// attributes, then that the user is enabled.
 func (s *Service) prepare(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.User, apitoken.TokenSpec, error) {
 	user, err := s.targetUser(ctx, userID)
 	if err != nil {
@@ -78,82 +85,7 @@ func (s *Service) prepare(ctx context.Context, userID string, req apitoken.Token
 	if user.Disabled {
 		return user, spec, apitoken.Errorf(apitoken.Conflict, "The user is disabled; enable it before creating tokens.")
 	}
-	if extra := apitoken.Subtract(spec.Scopes, user.AllowedScopes(s.catalog)); len(extra) > 0 {
-		return user, spec, &apitoken.Error{Code: apitoken.Forbidden, Field: "scope",
-			Detail: fmt.Sprintf("The user may not hold %s.", apitoken.QuoteList(extra))}
-	}
 	return user, spec, nil
-}
-
-func noEscalation(p *Principal, user apitoken.User, spec apitoken.TokenSpec) error {
-	var errs apitoken.Errors
-	forbid := func(field, format string, args ...any) {
-		errs = append(errs, &apitoken.Error{Code: apitoken.Forbidden, Field: field, Detail: fmt.Sprintf(format, args...)})
-	}
-	self := user.ID == p.User.ID
-	// A token for another admin is bounded like one for oneself: otherwise
-	// a narrow admin token could mint a broad one for a second admin, whose
-	// token could then mint a broad one back.
-	if !self && user.Role != apitoken.RoleAdmin {
-		return nil
-	}
-	if extra := apitoken.Subtract(spec.Scopes, p.Scopes); len(extra) > 0 {
-		forbid("scope", "A token cannot grant scopes it does not hold: %s.", apitoken.QuoteList(extra))
-	}
-	if spec.Expiration.After(p.Token.Expiration) {
-		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.",
-			apitoken.FormatTime(p.Token.Expiration))
-	}
-	if !self {
-		return errs.Err()
-	}
-	if p.Token.SourceIP != "" && !sourceIPWithin(spec.SourceIP, p.Token.SourceIP) {
-		forbid("sourceIp", "A token restricted to %s can only create tokens restricted within it.", p.Token.SourceIP)
-	}
-	if len(p.Token.Resources) > 0 && !resourcesWithin(spec.Resources, p.Token.Resources) {
-		forbid("resources", "A token restricted to resources can only create tokens restricted to some of them.")
-	}
-	return errs.Err()
-}
-
-// sourceIPWithin reports whether every range of inner lies inside a range
-// of outer. An unrestricted inner is within no restricted outer.
-func sourceIPWithin(inner, outer string) bool {
-	if inner == "" {
-		return false
-	}
-	in, err1 := verifier.ParseSourceIPs(inner)
-	out, err2 := verifier.ParseSourceIPs(outer)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	for _, ip := range in {
-		if !slices.ContainsFunc(out, func(op netip.Prefix) bool {
-			return op.Bits() <= ip.Bits() && op.Contains(ip.Addr())
-		}) {
-			return false
-		}
-	}
-	return true
-}
-
-// resourcesWithin reports whether every resource id of inner is one outer
-// lists under the same type. An unrestricted inner is within no restricted
-// outer.
-func resourcesWithin(inner, outer []verifier.Resource) bool {
-	if len(inner) == 0 {
-		return false
-	}
-	for _, r := range inner {
-		for _, id := range r.IDs {
-			if !slices.ContainsFunc(outer, func(o verifier.Resource) bool {
-				return o.Type == r.Type && slices.Contains(o.IDs, id)
-			}) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.TokenSpec) (apitoken.Token, string, error) {
@@ -170,7 +102,7 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	raw, kid, err := s.ring.Sign(ctx, verifier.Claims{
+	claims := verifier.Claims{
 		Issuer:     s.issuer,
 		Subject:    user.ID,
 		ID:         t.ID,
@@ -179,14 +111,18 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 		Expiration: spec.Expiration,
 		Scope:      spec.Scope,
 		SourceIP:   spec.SourceIP,
-		Resources:  spec.Resources,
-	})
+	}
+	for _, r := range spec.Resources {
+		claims.Resources = append(claims.Resources, verifier.Resource{Type: r.Type, IDs: r.IDs})
+	}
+	raw, kid, err := s.keys.Sign(ctx, claims)
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}
-	sum := tokenHash(raw)
+	sum := verifier.TokenHash(raw)
 	t.KeyID, t.Hash = kid, sum[:]
-	if err := s.store.Tokens.Create(ctx, &t); err != nil {
+	err = s.tx.InTx(ctx, func(ctx context.Context) error { return s.tokens.Create(ctx, &t) })
+	if err != nil {
 		return apitoken.Token{}, "", err
 	}
 	return t, raw, nil
@@ -201,7 +137,7 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, userID string, f
 		return nil, 0, err
 	}
 	f.UserID, f.Now = userID, s.now()
-	return s.store.Tokens.List(ctx, f)
+	return s.tokens.List(ctx, f)
 }
 
 // ListAllTokens lists every user's tokens, or one user's with f.UserID; it
@@ -211,7 +147,7 @@ func (s *Service) ListAllTokens(ctx context.Context, p *Principal, f apitoken.To
 		return nil, 0, err
 	}
 	f.Now = s.now()
-	return s.store.Tokens.List(ctx, f)
+	return s.tokens.List(ctx, f)
 }
 
 // GetToken returns one of the user's tokens, in any status.
@@ -225,7 +161,7 @@ func (s *Service) GetToken(ctx context.Context, p *Principal, userID, tokenID st
 	if !ValidID(tokenID) {
 		return apitoken.Token{}, apitoken.Errorf(apitoken.NotFound, "API token not found")
 	}
-	return s.store.Tokens.Get(ctx, userID, tokenID)
+	return s.tokens.Get(ctx, userID, tokenID)
 }
 
 // UpdateToken changes a token's description, enabled flag or expiration.
@@ -271,21 +207,27 @@ func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*a
 	if !ValidID(tokenID) {
 		return apitoken.Token{}, apitoken.Errorf(apitoken.NotFound, "API token not found")
 	}
-	return s.store.Tokens.Update(ctx, userID, tokenID, func(t *apitoken.Token) error {
-		before := *t
-		if err := fn(t); err != nil {
-			return err
-		}
-		if !sameState(&before, t) {
-			// A changed token is one with updated_at after created_at:
-			// the revocation feed relies on it, even within a millisecond.
-			t.UpdatedAt = s.now().UTC()
-			if !t.UpdatedAt.After(t.CreatedAt.Add(time.Millisecond)) {
-				t.UpdatedAt = t.CreatedAt.Add(time.Millisecond)
+	var t apitoken.Token
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		t, err = s.tokens.Update(ctx, userID, tokenID, func(t *apitoken.Token) error {
+			before := *t
+			if err := fn(t); err != nil {
+				return err
 			}
-		}
-		return nil
+			if !sameState(&before, t) {
+				// A changed token is one with updated_at after created_at:
+				// the revocation feed relies on it, even within a millisecond.
+				t.UpdatedAt = s.now().UTC()
+				if !t.UpdatedAt.After(t.CreatedAt.Add(time.Millisecond)) {
+					t.UpdatedAt = t.CreatedAt.Add(time.Millisecond)
+				}
+			}
+			return nil
+		})
+		return err
 	})
+	return t, err
 }
 
 func sameState(a, b *apitoken.Token) bool {

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/internal/apitoken"
 )
 
 // usageLog collects tokens' latest uses in memory, so that a token used a
@@ -14,13 +14,13 @@ import (
 // request.
 type usageLog struct {
 	mu      sync.Mutex
-	pending map[string]store.Use
+	pending map[string]apitoken.Use
 }
 
 // record notes a use. It runs on every authenticated request: a map
 // lookup under a lock, nothing more.
 func (l *usageLog) record(tokenID string, at time.Time, ip netip.Addr) {
-	u := store.Use{At: at}
+	u := apitoken.Use{At: at}
 	if ip.IsValid() {
 		u.IP = ip.String()
 	}
@@ -30,7 +30,7 @@ func (l *usageLog) record(tokenID string, at time.Time, ip netip.Addr) {
 }
 
 // merge keeps, for each token, the latest of the pending and the given use.
-func (l *usageLog) merge(uses map[string]store.Use) {
+func (l *usageLog) merge(uses map[string]apitoken.Use) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, u := range uses {
@@ -38,16 +38,16 @@ func (l *usageLog) merge(uses map[string]store.Use) {
 	}
 }
 
-func (l *usageLog) keepLatest(id string, u store.Use) {
+func (l *usageLog) keepLatest(id string, u apitoken.Use) {
 	if l.pending == nil {
-		l.pending = map[string]store.Use{}
+		l.pending = map[string]apitoken.Use{}
 	}
 	if cur, ok := l.pending[id]; !ok || cur.At.Before(u.At) {
 		l.pending[id] = u
 	}
 }
 
-func (l *usageLog) take() map[string]store.Use {
+func (l *usageLog) take() map[string]apitoken.Use {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.pending
@@ -66,7 +66,7 @@ func (s *Service) RecordUse(p *Principal) {
 // lastUsedAt and the address it was last used from.
 func (s *Service) FlushUsage(ctx context.Context) error {
 	uses := s.usage.take()
-	if err := s.store.Tokens.RecordUses(ctx, uses); err != nil {
+	if err := s.tokens.RecordUses(ctx, uses); err != nil {
 		s.usage.merge(uses) // try again at the next flush
 		return err
 	}

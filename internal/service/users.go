@@ -38,7 +38,7 @@ func (s *Service) AddUser(ctx context.Context, req apitoken.UserRequest) (apitok
 	}
 	now := s.now().UTC()
 	u.ID, u.CreatedAt, u.UpdatedAt = newID(), now, now
-	if err := s.store.Users.Create(ctx, &u); err != nil {
+	if err := s.tx.InTx(ctx, func(ctx context.Context) error { return s.users.Create(ctx, &u) }); err != nil {
 		return apitoken.User{}, err
 	}
 	return u, nil
@@ -60,7 +60,7 @@ func (s *Service) ListUsers(ctx context.Context, p *Principal, limit, offset int
 	if err := authorizeAdmin(p, apitoken.ScopeUsers, "manage users"); err != nil {
 		return nil, 0, err
 	}
-	return s.store.Users.List(ctx, limit, offset)
+	return s.users.List(ctx, limit, offset)
 }
 
 // UpdateUser changes a user's role, scopes, service flag or disabled flag on
@@ -74,16 +74,32 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, u
 	if !ValidID(userID) {
 		return apitoken.User{}, apitoken.Errorf(apitoken.NotFound, "user not found")
 	}
-	return s.store.Users.Update(ctx, userID, func(u *apitoken.User) error {
+	return s.updateUser(ctx, userID, func(u *apitoken.User) error {
 		if err := upd.Apply(u, s.catalog); err != nil {
 			return err
 		}
 		if u.ID == p.User.ID && (u.Role != apitoken.RoleAdmin || u.Disabled) {
 			return apitoken.Errorf(apitoken.Conflict, "Admins cannot demote or disable themselves.")
 		}
-		u.UpdatedAt = s.now().UTC()
 		return nil
 	})
+}
+
+// updateUser applies fn to the user in one transaction, stamping UpdatedAt.
+func (s *Service) updateUser(ctx context.Context, userID string, fn func(*apitoken.User) error) (apitoken.User, error) {
+	var u apitoken.User
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		var err error
+		u, err = s.users.Update(ctx, userID, func(u *apitoken.User) error {
+			if err := fn(u); err != nil {
+				return err
+			}
+			u.UpdatedAt = s.now().UTC()
+			return nil
+		})
+		return err
+	})
+	return u, err
 }
 
 // SetUserDisabled disables or enables a user with no caller to check: the
@@ -92,35 +108,43 @@ func (s *Service) SetUserDisabled(ctx context.Context, userID string, disabled b
 	if !ValidID(userID) {
 		return apitoken.User{}, apitoken.Errorf(apitoken.NotFound, "user not found")
 	}
-	return s.store.Users.Update(ctx, userID, func(u *apitoken.User) error {
+	return s.updateUser(ctx, userID, func(u *apitoken.User) error {
 		u.Disabled = disabled
-		u.UpdatedAt = s.now().UTC()
 		return nil
 	})
 }
 
 // Bootstrap creates the first admin and a token for it holding every scope,
-// if and only if there are no users yet. It returns the token string, or ""
-// when users already existed. Replicas starting together on an empty
-// database bootstrap once between them.
+// if and only if there are no users yet, in one transaction. It returns the
+// token string, or "" when users already existed. Replicas starting
+// together on an empty database bootstrap once between them.
 func (s *Service) Bootstrap(ctx context.Context) (apitoken.User, string, error) {
 	now := s.now().UTC()
 	u := apitoken.User{ID: newID(), Email: BootstrapEmail, Role: apitoken.RoleAdmin, CreatedAt: now, UpdatedAt: now}
-	created, err := s.store.Users.CreateFirst(ctx, &u)
-	if err != nil || !created {
-		return apitoken.User{}, "", err
-	}
 	var all []string
 	for _, sc := range s.catalog.All() {
 		all = append(all, sc.Name)
 	}
-	_, raw, err := s.issue(ctx, u, apitoken.TokenSpec{
-		Description: "Bootstrap admin token",
-		Scope:       strings.Join(all, " "),
-		Scopes:      all,
-		Expiration:  now.Add(s.maxLife).Truncate(time.Millisecond),
+	var raw string
+	err := s.tx.InTx(ctx, func(ctx context.Context) error {
+		created, err := s.users.CreateFirst(ctx, &u)
+		if err != nil || !created {
+			return err
+		}
+		// Whole seconds, as every expiration: the stored one is then the
+		// token's exp claim.
+		_, raw, err = s.issue(ctx, u, apitoken.TokenSpec{
+			Description: "Bootstrap admin token",
+			Scope:       strings.Join(all, " "),
+			Scopes:      all,
+			Expiration:  now.Add(s.maxLife).Truncate(time.Second),
+		})
+		return err
 	})
-	return u, raw, err
+	if err != nil || raw == "" {
+		return apitoken.User{}, "", err
+	}
+	return u, raw, nil
 }
 
 // authorizeAdmin checks that the caller's token holds the scope and that

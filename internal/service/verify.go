@@ -98,12 +98,12 @@ func (s *Service) RevocationFeed(ctx context.Context, caller *Principal, cursor 
 	var feed Feed
 	// Tokens that expired before now need no revocation: every verifier
 	// refuses them already.
-	feed.Tokens, err = s.store.Tokens.ChangedTokens(ctx, since, after, now.Add(-Leeway), limit+1)
+	feed.Tokens, err = s.tokens.ChangedTokens(ctx, since, after, now.Add(-Leeway), limit+1)
 	if err != nil {
 		return Feed{}, err
 	}
 	if firstPage {
-		if feed.Users, err = s.store.Users.ChangedUsers(ctx, since, 1<<20); err != nil {
+		if feed.Users, err = s.users.ChangedUsers(ctx, since, 1<<20); err != nil {
 			return Feed{}, err
 		}
 	}

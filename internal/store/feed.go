@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/tokend/tokend/internal/apitoken"
 )
 
 // TokenState is the state of a token that verifiers need to know: whether
@@ -41,7 +43,7 @@ type Position struct {
 // state verifiers read from the token itself. A zero since gives every
 // changed token: the snapshot a verifier starts from.
 func (ts *Tokens) ChangedTokens(ctx context.Context, since time.Time, after Position, notExpiredAt time.Time, limit int) ([]TokenState, error) {
-	q := ts.s.db.WithContext(ctx).Model(&tokenRow{}).
+	q := ts.s.conn(ctx).Model(&tokenRow{}).
 		Select("id, user_id, revoked_at, enabled, expiration, updated_at").
 		Where("expiration > ? AND updated_at > created_at", dbTime(notExpiredAt))
 	if !since.IsZero() {
@@ -65,7 +67,7 @@ func (ts *Tokens) ChangedTokens(ctx context.Context, since time.Time, after Posi
 // ChangedUsers returns up to limit users changed at or after since, in
 // feed order. With a zero since it returns only the disabled users.
 func (us *Users) ChangedUsers(ctx context.Context, since time.Time, limit int) ([]UserState, error) {
-	q := us.s.db.WithContext(ctx).Model(&userRow{}).Select("id, disabled, updated_at")
+	q := us.s.conn(ctx).Model(&userRow{}).Select("id, disabled, updated_at")
 	if since.IsZero() {
 		q = q.Where("disabled = ?", true)
 	} else {
@@ -90,12 +92,6 @@ func afterPosition(q *gorm.DB, after Position) *gorm.DB {
 	return q.Where("(updated_at > ? OR (updated_at = ? AND id > ?))", at, at, after.ID)
 }
 
-// Use is a token's latest use.
-type Use struct {
-	At time.Time
-	IP string
-}
-
 // maxUsesPerStatement bounds the rows one RecordUses statement updates,
 // and with them its bind parameters.
 const maxUsesPerStatement = 1000
@@ -108,7 +104,7 @@ const maxUsesPerStatement = 1000
 // The uses are written in one transaction, one statement per thousand,
 // with the rows locked in token id order, so that replicas flushing at the
 // same time lock rows in the same order and never deadlock.
-func (ts *Tokens) RecordUses(ctx context.Context, uses map[string]Use) error {
+func (ts *Tokens) RecordUses(ctx context.Context, uses map[string]apitoken.Use) error {
 	if len(uses) == 0 {
 		return nil
 	}
@@ -145,7 +141,7 @@ func (ts *Tokens) recordUsesSQL(n int) string {
 		"WHERE api_tokens.id = v.id AND (api_tokens.last_used_at IS NULL OR api_tokens.last_used_at <= v.at)"
 }
 
-func useArgs(ids []string, uses map[string]Use) []any {
+func useArgs(ids []string, uses map[string]apitoken.Use) []any {
 	args := make([]any, 0, 3*len(ids))
 	for _, id := range ids {
 		u := uses[id]

@@ -58,7 +58,7 @@ var _ keys.Store = (*Keys)(nil)
 // ListKeys returns every key, oldest first.
 func (ks *Keys) ListKeys(ctx context.Context) ([]keys.Record, error) {
 	var rows []keyRow
-	if err := ks.s.db.WithContext(ctx).Order("created_at, id").Find(&rows).Error; err != nil {
+	if err := ks.s.conn(ctx).Order("created_at, id").Find(&rows).Error; err != nil {
 		return nil, ks.s.wrap(err, "")
 	}
 	recs := make([]keys.Record, len(rows))
@@ -71,7 +71,7 @@ func (ks *Keys) ListKeys(ctx context.Context) ([]keys.Record, error) {
 // ActiveKey returns the active key.
 func (ks *Keys) ActiveKey(ctx context.Context) (keys.Record, error) {
 	var row keyRow
-	err := ks.s.db.WithContext(ctx).Where("status = ?", keys.Active).Take(&row).Error
+	err := ks.s.conn(ctx).Where("status = ?", keys.Active).Take(&row).Error
 	if err != nil {
 		return keys.Record{}, ks.s.wrap(err, "no active signing key")
 	}
@@ -82,7 +82,7 @@ func (ks *Keys) ActiveKey(ctx context.Context) (keys.Record, error) {
 // already, it returns a conflict error.
 func (ks *Keys) InsertActiveKey(ctx context.Context, r keys.Record) error {
 	row := newKeyRow(&r)
-	err := ks.s.wrap(ks.s.db.WithContext(ctx).Create(&row).Error, "")
+	err := ks.s.wrap(ks.s.conn(ctx).Create(&row).Error, "")
 	if apitoken.ErrorCode(err) == apitoken.Conflict {
 		return apitoken.Errorf(apitoken.Conflict, "another signing key is active")
 	}

@@ -145,9 +145,42 @@ func (s *Store) Close() error {
 	return sqlDB.Close()
 }
 
-// tx runs fn in a transaction.
+// txKey is the context key under which a transaction of the store travels.
+type txKey struct{ s *Store }
+
+// InTx runs fn in one transaction: every store method fn calls with the
+// context it is given runs in that transaction, so that a change and
+// whatever must go with it (the events it causes, the notification of other
+// replicas) commit together or not at all. fn's error rolls the
+// transaction back and is returned. Called within a transaction, InTx joins
+// it.
+func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.wrap(s.transact(ctx, fn), "")
+}
+
+// transact is InTx without translating the error, for store methods that
+// translate it themselves.
+func (s *Store) transact(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{s}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{s}, tx))
+	})
+}
+
+// tx runs fn in a transaction, InTx's, with its handle.
 func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(fn)
+	return s.transact(ctx, func(ctx context.Context) error { return fn(s.conn(ctx)) })
+}
+
+// conn returns the handle store methods run their statements on: the
+// transaction ctx carries, or the pool.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{s}).(*gorm.DB); ok {
+		return tx
+	}
+	return s.db.WithContext(ctx)
 }
 
 // dbTime normalizes a time for storage: UTC, millisecond precision, the

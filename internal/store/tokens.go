@@ -9,7 +9,6 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/internal/keys"
 )
 
 type tokenRow struct {
@@ -95,14 +94,14 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 	if err != nil {
 		return ts.s.wrap(err, "")
 	}
-	return ts.s.wrap(ts.s.db.WithContext(ctx).Create(&row).Error, "")
+	return ts.s.wrap(ts.s.conn(ctx).Create(&row).Error, "")
 }
 
 // Get returns the token with the id, which must belong to the user unless
 // userID is "". A token of another user is not found.
 func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, error) {
 	var row tokenRow
-	q := ts.s.db.WithContext(ctx).Where("id = ?", id)
+	q := ts.s.conn(ctx).Where("id = ?", id)
 	if userID != "" {
 		q = q.Where("user_id = ?", userID)
 	}
@@ -116,7 +115,7 @@ func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, e
 // List returns a page of the tokens the filter selects, ordered by
 // creation, and how many it selects in all.
 func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
-	q := ts.s.db.WithContext(ctx).Model(&tokenRow{})
+	q := ts.s.conn(ctx).Model(&tokenRow{})
 	if f.UserID != "" {
 		q = q.Where("user_id = ?", f.UserID)
 	}
@@ -144,26 +143,36 @@ func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.
 	return tokens, total, nil
 }
 
-// statusCondition selects tokens in any of the statuses at now, as
-// apitoken.Token.Status defines them; no statuses means all but revoked.
+// statusCondition selects tokens in any of the statuses at now, by the
+// domain's rules for them; no statuses means all but revoked.
 func statusCondition(statuses []apitoken.Status, now time.Time) clause.Expression {
 	if len(statuses) == 0 {
-		return clause.Expr{SQL: "revoked_at IS NULL"}
+		statuses = []apitoken.Status{apitoken.StatusActive, apitoken.StatusExpired, apitoken.StatusDisabled}
 	}
 	var or []clause.Expression
 	for _, st := range statuses {
-		switch st {
-		case apitoken.StatusRevoked:
-			or = append(or, clause.Expr{SQL: "revoked_at IS NOT NULL"})
-		case apitoken.StatusExpired:
-			or = append(or, clause.Expr{SQL: "(revoked_at IS NULL AND expiration <= ?)", Vars: []any{now}})
-		case apitoken.StatusDisabled:
-			or = append(or, clause.Expr{SQL: "(revoked_at IS NULL AND expiration > ? AND enabled = ?)", Vars: []any{now, false}})
-		case apitoken.StatusActive:
-			or = append(or, clause.Expr{SQL: "(revoked_at IS NULL AND expiration > ? AND enabled = ?)", Vars: []any{now, true}})
+		r := st.Rule()
+		var and []clause.Expression
+		if r.Revoked != nil {
+			and = append(and, clause.Expr{SQL: pick(*r.Revoked, "revoked_at IS NOT NULL", "revoked_at IS NULL")})
 		}
+		if r.Expired != nil {
+			and = append(and, clause.Expr{SQL: pick(*r.Expired, "expiration <= ?", "expiration > ?"), Vars: []any{now}})
+		}
+		if r.Enabled != nil {
+			and = append(and, clause.Expr{SQL: "enabled = ?", Vars: []any{*r.Enabled}})
+		}
+		or = append(or, clause.And(and...))
 	}
 	return clause.Or(or...)
+}
+
+// pick returns ifTrue or ifFalse, by cond.
+func pick(cond bool, ifTrue, ifFalse string) string {
+	if cond {
+		return ifTrue
+	}
+	return ifFalse
 }
 
 // Update changes the user's token with the id: fn edits the current state,
@@ -197,60 +206,44 @@ func (ts *Tokens) Update(ctx context.Context, userID, id string, fn func(*apitok
 	return t, nil
 }
 
-// Credential is what authenticating a presented token needs, read in one
-// query: the token's metadata, its owner, and the state of its signing key.
-type Credential struct {
-	Token apitoken.Token
-	User  apitoken.User
-	// Key holds the signing key's ID, Status and RetireAt only.
-	Key keys.Record
-}
-
 type credentialRow struct {
-	Token      tokenRow   `gorm:"embedded"`
-	UEmail     string     `gorm:"column:u_email"`
-	URole      string     `gorm:"column:u_role"`
-	UScopes    *string    `gorm:"column:u_scopes"`
-	UService   bool       `gorm:"column:u_service"`
-	UDisabled  bool       `gorm:"column:u_disabled"`
-	UCreatedAt time.Time  `gorm:"column:u_created_at"`
-	UUpdatedAt time.Time  `gorm:"column:u_updated_at"`
-	KStatus    string     `gorm:"column:k_status"`
-	KRetireAt  *time.Time `gorm:"column:k_retire_at"`
+	Token      tokenRow  `gorm:"embedded"`
+	UEmail     string    `gorm:"column:u_email"`
+	URole      string    `gorm:"column:u_role"`
+	UScopes    *string   `gorm:"column:u_scopes"`
+	UService   bool      `gorm:"column:u_service"`
+	UDisabled  bool      `gorm:"column:u_disabled"`
+	UCreatedAt time.Time `gorm:"column:u_created_at"`
+	UUpdatedAt time.Time `gorm:"column:u_updated_at"`
 }
 
-// Credential returns the credential of the token with the id.
-func (ts *Tokens) Credential(ctx context.Context, id string) (Credential, error) {
+// Credential returns what authenticating the token with the id needs, read
+// in one query: the token's metadata and its owner.
+func (ts *Tokens) Credential(ctx context.Context, id string) (apitoken.Token, apitoken.User, error) {
 	var row credentialRow
-	err := ts.s.db.WithContext(ctx).Raw(`
+	err := ts.s.conn(ctx).Raw(`
 		SELECT t.*,
 		       u.email AS u_email, u.role AS u_role, u.scopes AS u_scopes,
 		       u.service AS u_service, u.disabled AS u_disabled,
-		       u.created_at AS u_created_at, u.updated_at AS u_updated_at,
-		       k.status AS k_status, k.retire_at AS k_retire_at
+		       u.created_at AS u_created_at, u.updated_at AS u_updated_at
 		FROM api_tokens t
 		JOIN users u ON u.id = t.user_id
-		JOIN signing_keys k ON k.id = t.key_id
 		WHERE t.id = ?`, id).Scan(&row).Error
 	if err == nil && row.Token.ID == "" {
 		err = gorm.ErrRecordNotFound
 	}
 	if err != nil {
-		return Credential{}, ts.s.wrap(err, tokenNotFound)
+		return apitoken.Token{}, apitoken.User{}, ts.s.wrap(err, tokenNotFound)
 	}
 	t, err := row.Token.token()
 	if err != nil {
-		return Credential{}, ts.s.wrap(err, "")
+		return apitoken.Token{}, apitoken.User{}, ts.s.wrap(err, "")
 	}
 	user := userRow{
 		ID: row.Token.UserID, Email: row.UEmail, Role: row.URole, Scopes: row.UScopes,
 		Service: row.UService, Disabled: row.UDisabled, CreatedAt: row.UCreatedAt, UpdatedAt: row.UUpdatedAt,
 	}
-	return Credential{
-		Token: t,
-		User:  user.user(),
-		Key:   keys.Record{ID: row.Token.KeyID, Status: keys.Status(row.KStatus), RetireAt: utcPtr(row.KRetireAt)},
-	}, nil
+	return t, user.user(), nil
 }
 
 // lockForUpdate locks the rows a query reads until the transaction ends, on

@@ -65,7 +65,7 @@ type Users struct{ s *Store }
 // Create stores a new user. A user with the same email is a conflict.
 func (us *Users) Create(ctx context.Context, u *apitoken.User) error {
 	row := newUserRow(u)
-	err := us.s.db.WithContext(ctx).Create(&row).Error
+	err := us.s.conn(ctx).Create(&row).Error
 	if apitoken.ErrorCode(us.s.wrap(err, "")) == apitoken.Conflict {
 		return apitoken.Errorf(apitoken.Conflict, "a user with email %q already exists", u.Email)
 	}
@@ -100,7 +100,7 @@ func (us *Users) CreateFirst(ctx context.Context, u *apitoken.User) (bool, error
 // Get returns the user with the id.
 func (us *Users) Get(ctx context.Context, id string) (apitoken.User, error) {
 	var row userRow
-	err := us.s.db.WithContext(ctx).Where("id = ?", id).Take(&row).Error
+	err := us.s.conn(ctx).Where("id = ?", id).Take(&row).Error
 	if err != nil {
 		return apitoken.User{}, us.s.wrap(err, "user not found")
 	}
@@ -111,7 +111,7 @@ func (us *Users) Get(ctx context.Context, id string) (apitoken.User, error) {
 func (us *Users) List(ctx context.Context, limit, offset int) ([]apitoken.User, int64, error) {
 	var total int64
 	var rows []userRow
-	db := us.s.db.WithContext(ctx)
+	db := us.s.conn(ctx)
 	if err := db.Model(&userRow{}).Count(&total).Error; err != nil {
 		return nil, 0, us.s.wrap(err, "")
 	}

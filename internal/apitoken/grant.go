@@ -1,0 +1,52 @@
+package apitoken
+
+import (
+	"fmt"
+	"time"
+)
+
+// Grantor is a token asking for a new one: whose it is and what it holds.
+type Grantor struct {
+	UserID string
+	// Scopes are the scopes the token holds that its user may still hold.
+	Scopes     []string
+	Expiration time.Time
+	SourceIP   string
+	Resources  []Resource
+}
+
+// CheckGrant enforces the no-escalation rules on a token the grantor asks
+// for the target user, with the validated spec:
+//   - its scopes must be ones the target may hold;
+//   - minting for its own user, or for an admin, the grantor can grant no
+//     scope it does not hold and no time beyond its own expiration:
+//     otherwise a narrow admin token could mint a broad one for a second
+//     admin, whose token could then mint a broad one back;
+//   - a grantor restricted by sourceIp or resources mints, for any user,
+//     only tokens restricted at least as narrowly.
+//
+// It returns every rule the request breaks, as forbidden errors about the
+// attributes at fault.
+func CheckGrant(g Grantor, target *User, c *Catalog, spec TokenSpec) error {
+	var errs Errors
+	forbid := func(field, format string, args ...any) {
+		errs = append(errs, &Error{Code: Forbidden, Field: field, Detail: fmt.Sprintf(format, args...)})
+	}
+	if extra := Subtract(spec.Scopes, target.AllowedScopes(c)); len(extra) > 0 {
+		forbid("scope", "The user may not hold %s.", QuoteList(extra))
+	} else if g.UserID == target.ID || target.Role == RoleAdmin {
+		if extra := Subtract(spec.Scopes, g.Scopes); len(extra) > 0 {
+			forbid("scope", "A token cannot grant scopes it does not hold: %s.", QuoteList(extra))
+		}
+	}
+	if (g.UserID == target.ID || target.Role == RoleAdmin) && spec.Expiration.After(g.Expiration) {
+		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.", FormatTime(g.Expiration))
+	}
+	if !sourceIPWithin(spec.SourceIP, g.SourceIP) {
+		forbid("sourceIp", "A token restricted to %s can only create tokens restricted within it.", g.SourceIP)
+	}
+	if !resourcesWithin(spec.Resources, g.Resources) {
+		forbid("resources", "A token restricted to resources can only create tokens restricted to some of them.")
+	}
+	return errs.Err()
+}

@@ -1,0 +1,74 @@
+package service
+
+import (
+	"context"
+	"time"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/pkg/verifier"
+)
+
+// The service's dependencies, declared here as the service uses them.
+// Package store implements the storage ones and package keys the key ring;
+// tests and later layers may stand in with their own.
+type (
+	// Transactor runs a unit of work in one transaction: every store call
+	// made with the context fn is given commits with the others, or none
+	// does. Calls within a transaction join it.
+	Transactor interface {
+		InTx(ctx context.Context, fn func(ctx context.Context) error) error
+		Ping(ctx context.Context) error
+	}
+
+	// UserStore keeps users.
+	UserStore interface {
+		Create(ctx context.Context, u *apitoken.User) error
+		CreateFirst(ctx context.Context, u *apitoken.User) (bool, error)
+		Get(ctx context.Context, id string) (apitoken.User, error)
+		List(ctx context.Context, limit, offset int) ([]apitoken.User, int64, error)
+		// Update reads the user, lets fn change it and writes it back,
+		// in one transaction.
+		Update(ctx context.Context, id string, fn func(*apitoken.User) error) (apitoken.User, error)
+		ChangedUsers(ctx context.Context, since time.Time, limit int) ([]store.UserState, error)
+	}
+
+	// TokenStore keeps tokens' metadata.
+	TokenStore interface {
+		Create(ctx context.Context, t *apitoken.Token) error
+		// Get returns the token, which must belong to the user unless
+		// userID is "".
+		Get(ctx context.Context, userID, id string) (apitoken.Token, error)
+		List(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, int64, error)
+		// Update reads the user's token, lets fn change it and writes it
+		// back, in one transaction.
+		Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error)
+		RecordUses(ctx context.Context, uses map[string]apitoken.Use) error
+		ChangedTokens(ctx context.Context, since time.Time, after store.Position, notExpiredAt time.Time, limit int) ([]store.TokenState, error)
+	}
+
+	// Credentials gives what authenticating a token needs: its metadata
+	// and its user's.
+	Credentials interface {
+		Credential(ctx context.Context, tokenID string) (apitoken.Token, apitoken.User, error)
+	}
+
+	// KeyRing signs tokens with the active key and gives the keys that
+	// verify them.
+	KeyRing interface {
+		verifier.KeySet
+		Sign(ctx context.Context, c verifier.Claims) (token, kid string, err error)
+		List(ctx context.Context) ([]keys.Record, error)
+	}
+)
+
+// Deps are the parts a Service is built from.
+type Deps struct {
+	Tx          Transactor
+	Users       UserStore
+	Tokens      TokenStore
+	Credentials Credentials
+	Keys        KeyRing
+	Catalog     *apitoken.Catalog
+}
