@@ -39,6 +39,8 @@ type harness struct {
 	Service *service.Service
 	Catalog *apitoken.Catalog
 	Logs    *syncBuffer
+	// Clock is the server's clock: real time, moved ahead by the test.
+	Clock *clock
 
 	AdminID    string
 	AdminToken string
@@ -65,7 +67,9 @@ func forEachDB(t *testing.T, fn func(t *testing.T, h *harness)) {
 func newHarness(t testing.TB, opt options) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
+	clk := &clock{}
 	srv := tokendtest.Start(t, tokendtest.Options{
+		Now:            clk.Now,
 		DatabaseURL:    opt.dbURL,
 		TrustedProxies: opt.trustedProxies,
 		Logs:           logs,
@@ -74,8 +78,29 @@ func newHarness(t testing.TB, opt options) *harness {
 	})
 	return &harness{
 		t: t, URL: srv.URL, Store: srv.Store, Ring: srv.Ring, Service: srv.Service,
-		Catalog: srv.Service.Catalog(), Logs: logs, AdminID: srv.AdminID, AdminToken: srv.AdminToken,
+		Catalog: srv.Service.Catalog(), Logs: logs, Clock: clk, AdminID: srv.AdminID, AdminToken: srv.AdminToken,
 	}
+}
+
+// clock is real time moved ahead by what the test adds, so that a test can
+// let time pass without waiting for it.
+type clock struct {
+	mu    sync.Mutex
+	ahead time.Duration
+}
+
+// Now returns the clock's time.
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.ahead)
+}
+
+// Advance moves the clock ahead.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.ahead += d
+	c.mu.Unlock()
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
