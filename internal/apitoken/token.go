@@ -16,8 +16,9 @@ type Token struct {
 	// Scope is the space-separated scope list, exactly as requested.
 	Scope string
 	// Expiration is when the token stops working. It starts as the token's
-	// exp claim and can only move earlier.
-	Expiration time.Time
+	// exp claim, ClaimExpiration, and can only move earlier.
+	Expiration      time.Time
+	ClaimExpiration time.Time
 	// SourceIP is the comma-separated list of addresses and ranges the token
 	// may be used from, or "" for anywhere.
 	SourceIP  string

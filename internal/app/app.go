@@ -86,7 +86,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
 	svc := service.New(service.Deps{
-		Tx: st, Users: st.Users, Tokens: st.Tokens, Credentials: st.Tokens, Keys: ring, Catalog: catalog,
+		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Credentials: st.Tokens, Keys: ring, Catalog: catalog,
 	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, Now: opt.Now})
 	handler := httpapi.NewServer(log, httpapi.Config{
 		DB:             st.SQL(),

@@ -13,7 +13,6 @@ import (
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/service"
-	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/pkg/errcode"
 )
 
@@ -177,11 +176,14 @@ type feedPage struct {
 }
 
 type feedToken struct {
-	ID         string `json:"jti"`
-	Subject    string `json:"sub"`
-	Revoked    bool   `json:"revoked"`
-	Enabled    bool   `json:"enabled"`
+	ID      string `json:"jti"`
+	Subject string `json:"sub"`
+	Revoked bool   `json:"revoked"`
+	Enabled bool   `json:"enabled"`
+	// Expiration is when the token stops working now; Exp its exp claim,
+	// until which a verifier keeps the entry.
 	Expiration string `json:"expiration"`
+	Exp        string `json:"exp"`
 }
 
 type feedUser struct {
@@ -219,6 +221,7 @@ func (s *Server) revocations(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, "application/json", page)
 }
 
-func feedTokenOf(t store.TokenState) feedToken {
-	return feedToken{ID: t.ID, Subject: t.UserID, Revoked: t.Revoked, Enabled: t.Enabled, Expiration: apitoken.FormatTime(t.Expiration)}
+func feedTokenOf(t apitoken.TokenState) feedToken {
+	return feedToken{ID: t.ID, Subject: t.UserID, Revoked: t.Revoked, Enabled: t.Enabled,
+		Expiration: apitoken.FormatTime(t.Expiration), Exp: apitoken.FormatTime(t.ClaimExpiration)}
 }

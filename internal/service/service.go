@@ -39,6 +39,7 @@ type Service struct {
 	tx      Transactor
 	users   UserStore
 	tokens  TokenStore
+	changes ChangeLog
 	creds   Credentials
 	keys    KeyRing
 	catalog *apitoken.Catalog
@@ -59,7 +60,7 @@ func New(d Deps, cfg Config) *Service {
 		now = time.Now
 	}
 	return &Service{
-		tx: d.Tx, users: d.Users, tokens: d.Tokens, creds: d.Credentials, keys: d.Keys, catalog: d.Catalog,
+		tx: d.Tx, users: d.Users, tokens: d.Tokens, changes: d.Changes, creds: d.Credentials, keys: d.Keys, catalog: d.Catalog,
 		issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, now: now, memo: verifier.NewMemo(verifier.DefaultMemoSize),
 	}
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/keys"
-	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/pkg/verifier"
 )
 
@@ -31,7 +30,7 @@ type (
 		// Update reads the user, lets fn change it and writes it back,
 		// in one transaction.
 		Update(ctx context.Context, id string, fn func(*apitoken.User) error) (apitoken.User, error)
-		ChangedUsers(ctx context.Context, since time.Time, limit int) ([]store.UserState, error)
+		ChangedUsers(ctx context.Context, after apitoken.Position, limit int) ([]apitoken.UserState, error)
 	}
 
 	// TokenStore keeps tokens' metadata.
@@ -45,7 +44,13 @@ type (
 		// back, in one transaction.
 		Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error)
 		RecordUses(ctx context.Context, uses map[string]apitoken.Use) error
-		ChangedTokens(ctx context.Context, since time.Time, after store.Position, notExpiredAt time.Time, limit int) ([]store.TokenState, error)
+		ChangedTokens(ctx context.Context, after apitoken.Position, notExpiredAt time.Time, limit int) ([]apitoken.TokenState, error)
+	}
+
+	// ChangeLog numbers the changes of tokens, users and keys in commit
+	// order.
+	ChangeLog interface {
+		ChangeSeq(ctx context.Context) (int64, error)
 	}
 
 	// Credentials gives what authenticating a token needs: its metadata
@@ -68,6 +73,7 @@ type Deps struct {
 	Tx          Transactor
 	Users       UserStore
 	Tokens      TokenStore
+	Changes     ChangeLog
 	Credentials Credentials
 	Keys        KeyRing
 	Catalog     *apitoken.Catalog

@@ -91,16 +91,17 @@ func (s *Service) prepare(ctx context.Context, userID string, req apitoken.Token
 func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.TokenSpec) (apitoken.Token, string, error) {
 	now := s.now().UTC()
 	t := apitoken.Token{
-		ID:          newID(),
-		UserID:      user.ID,
-		Description: spec.Description,
-		Scope:       spec.Scope,
-		Expiration:  spec.Expiration,
-		SourceIP:    spec.SourceIP,
-		Resources:   spec.Resources,
-		Enabled:     true,
-		CreatedAt:   now,
-		UpdatedAt:   now,
+		ID:              newID(),
+		UserID:          user.ID,
+		Description:     spec.Description,
+		Scope:           spec.Scope,
+		Expiration:      spec.Expiration,
+		ClaimExpiration: spec.Expiration,
+		SourceIP:        spec.SourceIP,
+		Resources:       spec.Resources,
+		Enabled:         true,
+		CreatedAt:       now,
+		UpdatedAt:       now,
 	}
 	claims := verifier.Claims{
 		Issuer:     s.issuer,

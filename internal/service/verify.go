@@ -5,10 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/netip"
-	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/internal/store"
 )
 
 // Introspect reports on a token for a downstream service, as RFC 7662
@@ -31,22 +29,15 @@ func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string,
 	return nil, err
 }
 
-// FeedMargin is how far back each round of the revocation feed reaches
-// before the previous round's end. A change is stamped when its transaction
-// starts and becomes visible when it commits; the margin covers the longest
-// transaction (requests time out after 10 s) and clock skew between
-// replicas, so that no change committed late is ever skipped. Changes in the
-// margin are sent twice, which is harmless: entries are states, not events.
-const FeedMargin = 30 * time.Second
-
-// MaxFeedPage is the most tokens one page of the feed holds.
+// MaxFeedPage is the most tokens, and the most users, one page of the
+// feed holds.
 const MaxFeedPage = 1000
 
 // Feed is one page of the revocation feed: the current state of tokens and
 // users changed since the cursor the client sent.
 type Feed struct {
-	Tokens []store.TokenState
-	Users  []store.UserState
+	Tokens []apitoken.TokenState
+	Users  []apitoken.UserState
 	// Cursor is what the client sends next.
 	Cursor string
 	// More says another page follows at once; otherwise the client waits
@@ -54,22 +45,20 @@ type Feed struct {
 	More bool
 }
 
-// feedCursor is the feed's position, opaque to clients.
+// feedCursor is the feed's position in the sequence of changes, for tokens
+// and for users, opaque to clients.
 type feedCursor struct {
-	// Since is the start of the round, in Unix milliseconds; 0 asks for
-	// the snapshot of every token and user that is not in its default state.
-	Since int64 `json:"s"`
-	// AfterAt and AfterID are the last token of the previous page of the
-	// round.
-	AfterAt int64  `json:"t,omitempty"`
-	AfterID string `json:"i,omitempty"`
-	// Next is where the following round starts.
-	Next int64 `json:"n,omitempty"`
+	Tokens apitoken.Position `json:"t"`
+	Users  apitoken.Position `json:"u"`
 }
 
 // RevocationFeed returns the next page of token and user states for a
 // verifier that keeps its own copy of revocations. An empty cursor starts
-// with a snapshot. The caller needs the introspect scope.
+// with a snapshot: every token changed since it was created whose exp
+// claim has not passed, and every user ever changed. The feed follows the
+// one sequence of changes the store numbers in commit order, so a client
+// that follows the cursors misses no change. The caller needs the
+// introspect scope.
 func (s *Service) RevocationFeed(ctx context.Context, caller *Principal, cursor string, limit int) (Feed, error) {
 	if !caller.HasScope(apitoken.ScopeIntrospect) {
 		return Feed{}, missingScope(apitoken.ScopeIntrospect)
@@ -81,39 +70,35 @@ func (s *Service) RevocationFeed(ctx context.Context, caller *Principal, cursor 
 	if limit <= 0 || limit > MaxFeedPage {
 		limit = MaxFeedPage
 	}
-	now := s.now()
-	firstPage := cur.AfterID == ""
-	if firstPage {
-		cur.Next = now.Add(-FeedMargin).UnixMilli()
-	}
-	since := time.Time{}
-	if cur.Since > 0 {
-		since = time.UnixMilli(cur.Since)
-	}
-	after := store.Position{ID: cur.AfterID}
-	if cur.AfterID != "" {
-		after.At = time.UnixMilli(cur.AfterAt)
-	}
-
-	var feed Feed
-	// Tokens that expired before now need no revocation: every verifier
-	// refuses them already.
-	feed.Tokens, err = s.tokens.ChangedTokens(ctx, since, after, now.Add(-Leeway), limit+1)
+	// Every change up to latest is committed, so a list that ends before
+	// the limit has delivered everything up to it.
+	latest, err := s.changes.ChangeSeq(ctx)
 	if err != nil {
 		return Feed{}, err
 	}
-	if firstPage {
-		if feed.Users, err = s.users.ChangedUsers(ctx, since, 1<<20); err != nil {
-			return Feed{}, err
-		}
+	var feed Feed
+	// Tokens whose exp claim passed need no revocation: every verifier
+	// refuses them already.
+	if feed.Tokens, err = s.tokens.ChangedTokens(ctx, cur.Tokens, s.now().Add(-Leeway), limit+1); err != nil {
+		return Feed{}, err
 	}
-	next := feedCursor{Since: cur.Next}
+	if feed.Users, err = s.users.ChangedUsers(ctx, cur.Users, limit+1); err != nil {
+		return Feed{}, err
+	}
+	next := feedCursor{Tokens: apitoken.Position{Change: latest}, Users: apitoken.Position{Change: latest}}
 	if len(feed.Tokens) > limit {
 		feed.Tokens = feed.Tokens[:limit]
 		last := feed.Tokens[limit-1]
-		next = feedCursor{Since: cur.Since, AfterAt: last.UpdatedAt.UnixMilli(), AfterID: last.ID, Next: cur.Next}
-		feed.More = true
+		next.Tokens, feed.More = apitoken.Position{Change: last.Change, ID: last.ID}, true
 	}
+	if len(feed.Users) > limit {
+		feed.Users = feed.Users[:limit]
+		last := feed.Users[limit-1]
+		next.Users, feed.More = apitoken.Position{Change: last.Change, ID: last.ID}, true
+	}
+	// A list cut short ends at its last row; one that did not may reach
+	// past latest, and is read again from latest: entries are states, so
+	// reading one twice is harmless.
 	feed.Cursor = encodeCursor(next)
 	return feed, nil
 }
@@ -129,7 +114,8 @@ func decodeCursor(s string) (feedCursor, error) {
 		return c, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil || c.Since < 0 || (c.AfterID != "" && !ValidID(c.AfterID)) {
+	valid := func(p apitoken.Position) bool { return p.Change >= 0 && (p.ID == "" || ValidID(p.ID)) }
+	if err != nil || json.Unmarshal(b, &c) != nil || !valid(c.Tokens) || !valid(c.Users) {
 		return c, &apitoken.Error{Code: apitoken.Invalid, Parameter: "cursor", Detail: "cursor is not one this feed returned."}
 	}
 	return c, nil

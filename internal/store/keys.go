@@ -20,6 +20,8 @@ type keyRow struct {
 	RotatedAt *time.Time `gorm:"column:rotated_at"`
 	RetireAt  *time.Time `gorm:"column:retire_at"`
 	RetiredAt *time.Time `gorm:"column:retired_at"`
+	// ChangeSeq is the number of the key's latest change (see changes.go).
+	ChangeSeq int64 `gorm:"column:change_seq"`
 }
 
 func (keyRow) TableName() string { return "signing_keys" }
@@ -81,8 +83,15 @@ func (ks *Keys) ActiveKey(ctx context.Context) (keys.Record, error) {
 // InsertActiveKey stores the first active key; if another key is active
 // already, it returns a conflict error.
 func (ks *Keys) InsertActiveKey(ctx context.Context, r keys.Record) error {
-	row := newKeyRow(&r)
-	err := ks.s.wrap(ks.s.conn(ctx).Create(&row).Error, "")
+	err := ks.s.tx(ctx, func(tx *gorm.DB) error {
+		row := newKeyRow(&r)
+		var err error
+		if row.ChangeSeq, err = ks.s.nextChange(tx); err != nil {
+			return err
+		}
+		return tx.Create(&row).Error
+	})
+	err = ks.s.wrap(err, "")
 	if apitoken.ErrorCode(err) == apitoken.Conflict {
 		return apitoken.Errorf(apitoken.Conflict, "another signing key is active")
 	}
@@ -110,15 +119,21 @@ func (ks *Keys) RotateKey(ctx context.Context, next keys.Record, rotatedAt, reti
 		if len(latest) == 1 && latest[0].After(until) {
 			until = dbTime(latest[0])
 		}
+		seq, err := ks.s.nextChange(tx)
+		if err != nil {
+			return err
+		}
 		err = tx.Model(&keyRow{}).Where("id = ?", active.ID).Updates(map[string]any{
 			"status":     string(keys.Retiring),
 			"rotated_at": dbTime(rotatedAt),
 			"retire_at":  until,
+			"change_seq": seq,
 		}).Error
 		if err != nil {
 			return err
 		}
 		row := newKeyRow(&next)
+		row.ChangeSeq = seq
 		return tx.Create(&row).Error
 	})
 	return ks.s.wrap(err, "no active signing key")
@@ -138,9 +153,14 @@ func (ks *Keys) RetireKey(ctx context.Context, id string, at time.Time) error {
 		case keys.Retired:
 			return nil
 		}
+		seq, err := ks.s.nextChange(tx)
+		if err != nil {
+			return err
+		}
 		return tx.Model(&keyRow{}).Where("id = ?", id).Updates(map[string]any{
 			"status":     string(keys.Retired),
 			"retired_at": dbTime(at),
+			"change_seq": seq,
 		}).Error
 	})
 	return ks.s.wrap(err, "signing key not found")

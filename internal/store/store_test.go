@@ -97,9 +97,13 @@ func newToken(userID, keyID string, created time.Time) apitoken.Token {
 	}
 }
 
-// MustCreateToken stores the token or fails the test.
+// MustCreateToken stores the token or fails the test. A token without an
+// exp claim gets its expiration as one, as when it is issued.
 func MustCreateToken(tb testing.TB, st *store.Store, tok apitoken.Token) apitoken.Token {
 	tb.Helper()
+	if tok.ClaimExpiration.IsZero() {
+		tok.ClaimExpiration = tok.Expiration
+	}
 	if err := st.Tokens.Create(context.Background(), &tok); err != nil {
 		tb.Fatalf("create token: %v", err)
 	}

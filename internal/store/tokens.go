@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"time"
 
 	"gorm.io/gorm"
@@ -27,6 +28,10 @@ type tokenRow struct {
 	TokenHash   []byte     `gorm:"column:token_hash"`
 	CreatedAt   time.Time  `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt   time.Time  `gorm:"column:updated_at;autoUpdateTime:false"`
+	// ClaimExpiration is the token's exp claim; ChangeSeq the number of
+	// its latest change (see changes.go).
+	ClaimExpiration time.Time `gorm:"column:claim_expiration"`
+	ChangeSeq       int64     `gorm:"column:change_seq"`
 }
 
 func (tokenRow) TableName() string { return "api_tokens" }
@@ -47,6 +52,11 @@ func newTokenRow(t *apitoken.Token) (tokenRow, error) {
 		TokenHash:   t.Hash,
 		CreatedAt:   dbTime(t.CreatedAt),
 		UpdatedAt:   dbTime(t.UpdatedAt),
+
+		ClaimExpiration: dbTime(t.ClaimExpiration),
+	}
+	if r.ClaimExpiration.IsZero() {
+		r.ClaimExpiration = r.Expiration
 	}
 	if len(t.Resources) > 0 {
 		b, err := json.Marshal(t.Resources)
@@ -56,6 +66,15 @@ func newTokenRow(t *apitoken.Token) (tokenRow, error) {
 		r.Resources = strPtr(string(b))
 	}
 	return r, nil
+}
+
+// normalized returns the row with its times as dbTime stores them, for
+// comparing rows.
+func (r tokenRow) normalized() tokenRow {
+	r.Expiration, r.ClaimExpiration = dbTime(r.Expiration), dbTime(r.ClaimExpiration)
+	r.CreatedAt, r.UpdatedAt = dbTime(r.CreatedAt), dbTime(r.UpdatedAt)
+	r.RevokedAt, r.LastUsedAt = dbTimePtr(r.RevokedAt), dbTimePtr(r.LastUsedAt)
+	return r
 }
 
 func (r *tokenRow) token() (apitoken.Token, error) {
@@ -74,6 +93,8 @@ func (r *tokenRow) token() (apitoken.Token, error) {
 		Hash:        r.TokenHash,
 		CreatedAt:   r.CreatedAt.UTC(),
 		UpdatedAt:   r.UpdatedAt.UTC(),
+
+		ClaimExpiration: r.ClaimExpiration.UTC(),
 	}
 	if r.Resources != nil {
 		if err := json.Unmarshal([]byte(*r.Resources), &t.Resources); err != nil {
@@ -176,24 +197,36 @@ func pick(cond bool, ifTrue, ifFalse string) string {
 }
 
 // Update changes the user's token with the id: fn edits the current state,
-// read and written in one transaction, with the row locked on PostgreSQL.
+// read and written in one transaction, with the row locked on PostgreSQL. A
+// change to anything but UpdatedAt takes the next change number; no change
+// writes nothing.
 func (ts *Tokens) Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error) {
 	var t apitoken.Token
 	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
-		var row tokenRow
-		if err := lockForUpdate(tx).Where("id = ? AND user_id = ?", id, userID).Take(&row).Error; err != nil {
+		var old tokenRow
+		if err := lockForUpdate(tx).Where("id = ? AND user_id = ?", id, userID).Take(&old).Error; err != nil {
 			return err
 		}
 		var err error
-		if t, err = row.token(); err != nil {
+		if t, err = old.token(); err != nil {
 			return err
 		}
 		if err := fn(&t); err != nil {
 			return err
 		}
-		if row, err = newTokenRow(&t); err != nil {
+		row, err := newTokenRow(&t)
+		if err != nil {
 			return err
 		}
+		row.ChangeSeq, row.UpdatedAt = old.ChangeSeq, old.UpdatedAt
+		if reflect.DeepEqual(row.normalized(), old.normalized()) {
+			t, err = old.token()
+			return err
+		}
+		if row.ChangeSeq, err = ts.s.nextChange(tx); err != nil {
+			return err
+		}
+		row.UpdatedAt = dbTime(t.UpdatedAt)
 		if err := tx.Save(&row).Error; err != nil {
 			return err
 		}

@@ -50,9 +50,12 @@ func tokenIDs(ts []apitoken.Token) []string {
 }
 
 // normalized returns the token as the store gives it back: times in UTC to
-// the millisecond.
+// the millisecond, and its expiration as its exp claim when it has none.
 func normalized(t apitoken.Token) apitoken.Token {
-	t.Expiration, t.CreatedAt, t.UpdatedAt = ms(t.Expiration), ms(t.CreatedAt), ms(t.UpdatedAt)
+	if t.ClaimExpiration.IsZero() {
+		t.ClaimExpiration = t.Expiration
+	}
+	t.Expiration, t.ClaimExpiration, t.CreatedAt, t.UpdatedAt = ms(t.Expiration), ms(t.ClaimExpiration), ms(t.CreatedAt), ms(t.UpdatedAt)
 	for _, p := range []**time.Time{&t.RevokedAt, &t.LastUsedAt} {
 		if *p != nil {
 			v := ms(**p)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ type userRow struct {
 	Disabled  bool      `gorm:"column:disabled"`
 	CreatedAt time.Time `gorm:"column:created_at;autoCreateTime:false"`
 	UpdatedAt time.Time `gorm:"column:updated_at;autoUpdateTime:false"`
+	// ChangeSeq is the number of the user's latest change (see changes.go).
+	ChangeSeq int64 `gorm:"column:change_seq"`
 }
 
 func (userRow) TableName() string { return "users" }
@@ -37,6 +40,13 @@ func newUserRow(u *apitoken.User) userRow {
 		s := strings.Join(u.Scopes, " ")
 		r.Scopes = &s
 	}
+	return r
+}
+
+// normalized returns the row with its times as dbTime stores them, for
+// comparing rows.
+func (r userRow) normalized() userRow {
+	r.CreatedAt, r.UpdatedAt = dbTime(r.CreatedAt), dbTime(r.UpdatedAt)
 	return r
 }
 
@@ -127,19 +137,30 @@ func (us *Users) List(ctx context.Context, limit, offset int) ([]apitoken.User, 
 }
 
 // Update changes the user with the id: fn edits the current state, read
-// and written in one transaction.
+// and written in one transaction. A change to anything but UpdatedAt takes
+// the next change number; no change writes nothing.
 func (us *Users) Update(ctx context.Context, id string, fn func(*apitoken.User) error) (apitoken.User, error) {
 	var u apitoken.User
 	err := us.s.tx(ctx, func(tx *gorm.DB) error {
-		var row userRow
-		if err := lockForUpdate(tx).Where("id = ?", id).Take(&row).Error; err != nil {
+		var old userRow
+		if err := lockForUpdate(tx).Where("id = ?", id).Take(&old).Error; err != nil {
 			return err
 		}
-		u = row.user()
+		u = old.user()
 		if err := fn(&u); err != nil {
 			return err
 		}
-		row = newUserRow(&u)
+		row := newUserRow(&u)
+		row.ChangeSeq, row.UpdatedAt = old.ChangeSeq, old.UpdatedAt
+		if reflect.DeepEqual(row.normalized(), old.normalized()) {
+			u = old.user()
+			return nil
+		}
+		var err error
+		if row.ChangeSeq, err = us.s.nextChange(tx); err != nil {
+			return err
+		}
+		row.UpdatedAt = dbTime(u.UpdatedAt)
 		if err := tx.Save(&row).Error; err != nil {
 			return err
 		}

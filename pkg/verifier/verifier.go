@@ -142,6 +142,9 @@ type key struct {
 type tokenState struct {
 	revoked, enabled bool
 	expiration       time.Time
+	// exp is the token's exp claim: until then a token whose expiration
+	// was moved earlier must still be refused by its state.
+	exp time.Time
 }
 
 // New returns a verifier. With TokendURL set, call Sync (or Run) before
@@ -396,6 +399,7 @@ func (v *Verifier) syncRevocations(ctx context.Context) error {
 				Revoked    bool      `json:"revoked"`
 				Enabled    bool      `json:"enabled"`
 				Expiration time.Time `json:"expiration"`
+				Exp        time.Time `json:"exp"`
 			} `json:"tokens"`
 			Users []struct {
 				Subject  string `json:"sub"`
@@ -411,7 +415,7 @@ func (v *Verifier) syncRevocations(ctx context.Context) error {
 		}
 		v.mu.Lock()
 		for _, t := range page.Tokens {
-			v.tokens[t.ID] = tokenState{revoked: t.Revoked, enabled: t.Enabled, expiration: t.Expiration}
+			v.tokens[t.ID] = tokenState{revoked: t.Revoked, enabled: t.Enabled, expiration: t.Expiration, exp: t.Exp}
 		}
 		for _, u := range page.Users {
 			if u.Disabled {
@@ -432,10 +436,16 @@ func (v *Verifier) syncRevocations(ctx context.Context) error {
 	}
 }
 
-// forgetExpired drops the state of tokens that have expired anyway.
+// forgetExpired drops the state of tokens that have expired anyway: whose
+// exp claim has passed, or their expiration for a tokend too old to send
+// the claim.
 func (v *Verifier) forgetExpired(now time.Time) {
 	for id, st := range v.tokens {
-		if now.After(st.expiration.Add(v.cfg.Leeway)) {
+		until := st.expiration
+		if st.exp.After(until) {
+			until = st.exp
+		}
+		if now.After(until.Add(v.cfg.Leeway)) {
 			delete(v.tokens, id)
 		}
 	}
