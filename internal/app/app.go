@@ -17,6 +17,7 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/internal/replica"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/pkg/clientip"
@@ -41,6 +42,7 @@ type Options struct {
 type App struct {
 	Store   *store.Store
 	Ring    *keys.Ring
+	State   *replica.State
 	Service *service.Service
 	Handler *httpapi.Server
 
@@ -85,8 +87,12 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if err := ring.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
+	state, err := replica.New(ctx, st, ring, replica.Config{MaxAge: cfg.StateMaxAge, Tokens: cfg.StateTokens, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("replica state: %w", err)
+	}
 	svc := service.New(service.Deps{
-		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Credentials: st.Tokens, Keys: ring, Catalog: catalog,
+		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Credentials: state, Keys: ring, Catalog: catalog,
 	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, Now: opt.Now})
 	handler := httpapi.NewServer(log, httpapi.Config{
 		DB:             st.SQL(),
@@ -96,7 +102,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Now:            opt.Now,
 	}, svc)
 	ok = true
-	return &App{Store: st, Ring: ring, Service: svc, Handler: handler, cfg: cfg, log: log}, nil
+	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, cfg: cfg, log: log}, nil
 }
 
 // OpenStore opens the database, retrying while it is unreachable for up to
@@ -167,16 +173,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-flushed
 	}()
 
-	// Keys rotated or retired elsewhere take effect within a second.
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watched := make(chan struct{})
+	// The replica's state follows changes made elsewhere until the
+	// server has stopped.
+	followCtx, stopFollowing := context.WithCancel(context.Background())
+	followed := make(chan struct{})
 	go func() {
-		defer close(watched)
-		a.Ring.Watch(watchCtx, time.Second, func(err error) { a.log.Warn("reload signing keys", "err", err) })
+		defer close(followed)
+		a.State.Run(followCtx)
 	}()
 	defer func() {
-		stopWatch()
-		<-watched
+		stopFollowing()
+		<-followed
 	}()
 
 	errc := make(chan error, 1)

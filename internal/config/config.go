@@ -53,6 +53,12 @@ type Config struct {
 	// RequestTimeout bounds the work done for one request, database calls
 	// included.
 	RequestTimeout time.Duration
+	// StateMaxAge is how long a replica vouches for tokens from its
+	// in-memory state while it cannot confirm that state with the
+	// database.
+	StateMaxAge time.Duration
+	// StateTokens bounds the tokens whose state a replica holds in memory.
+	StateTokens int
 	// BootstrapTokenFile is where serve writes the bootstrap admin token
 	// when its standard output is not a terminal; empty means the file
 	// bootstrap-token in DataDir.
@@ -69,6 +75,8 @@ const (
 	DefaultIssuer           = "tokend"
 	DefaultMaxTokenLifetime = 366 * 24 * time.Hour
 	DefaultRequestTimeout   = 10 * time.Second
+	DefaultStateMaxAge      = 5 * time.Second
+	DefaultStateTokens      = 100_000
 )
 
 // Register defines tokend's flags on fs, with defaults taken from the
@@ -101,6 +109,7 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	// flag given on the command line overrides it, a bad value included.
 	c.MaxTokenLifetime = DefaultMaxTokenLifetime
 	c.RequestTimeout = DefaultRequestTimeout
+	c.StateMaxAge, c.StateTokens = DefaultStateMaxAge, DefaultStateTokens
 	c.envErrs = map[string]error{}
 	for _, p := range []struct {
 		flag, env, usage string
@@ -112,6 +121,10 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.TrustedProxies, err = clientip.ParsePrefixes(s); return }},
 		{"request-timeout", "TOKEND_REQUEST_TIMEOUT", "longest time spent on one request, such as 10s",
 			func(s string) (err error) { c.RequestTimeout, err = ParseDuration(s); return }},
+		{"state-max-age", "TOKEND_STATE_MAX_AGE", "how long a replica vouches for tokens while it cannot confirm its in-memory state, such as 5s",
+			func(s string) (err error) { c.StateMaxAge, err = ParseDuration(s); return }},
+		{"state-tokens", "TOKEND_STATE_TOKENS", "most tokens whose state a replica holds in memory",
+			func(s string) (err error) { c.StateTokens, err = strconv.Atoi(s); return }},
 		{"log-level", "TOKEND_LOG_LEVEL", "debug, info, warn or error",
 			func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) }},
 	} {
@@ -156,6 +169,9 @@ func (c *Config) Finish() error {
 	}
 	if c.RequestTimeout <= 0 {
 		return errors.New("request timeout must be positive")
+	}
+	if c.StateMaxAge <= 0 || c.StateTokens <= 0 {
+		return errors.New("state max age and state tokens must be positive")
 	}
 	if c.Issuer == "" {
 		return errors.New("issuer must not be empty")

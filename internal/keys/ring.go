@@ -152,24 +152,6 @@ func looksLikeKeyID(kid string) bool {
 // effect here.
 func (r *Ring) Refresh(ctx context.Context) error { return r.refresh(ctx) }
 
-// Watch refreshes the keys every interval until ctx ends.
-func (r *Ring) Watch(ctx context.Context, interval time.Duration, onError func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
-			if err := r.refresh(rctx); err != nil && ctx.Err() == nil && onError != nil {
-				onError(err)
-			}
-			cancel()
-		}
-	}
-}
-
 // List returns every key, oldest first.
 func (r *Ring) List(ctx context.Context) ([]Record, error) {
 	return r.store.ListKeys(ctx)

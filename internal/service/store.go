@@ -54,9 +54,12 @@ type (
 	}
 
 	// Credentials gives what authenticating a token needs: its metadata
-	// and its user's.
+	// and its user's. Forget tells it which tokens and users changed here,
+	// once the change is committed, so that a change made on this replica
+	// takes effect on it at once.
 	Credentials interface {
 		Credential(ctx context.Context, tokenID string) (apitoken.Token, apitoken.User, error)
+		Forget(tokenIDs, userIDs []string)
 	}
 
 	// KeyRing signs tokens with the active key and gives the keys that

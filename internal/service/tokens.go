@@ -228,6 +228,9 @@ func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*a
 		})
 		return err
 	})
+	if err == nil {
+		s.creds.Forget([]string{t.ID}, nil)
+	}
 	return t, err
 }
 

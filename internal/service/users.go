@@ -99,6 +99,9 @@ func (s *Service) updateUser(ctx context.Context, userID string, fn func(*apitok
 		})
 		return err
 	})
+	if err == nil {
+		s.creds.Forget(nil, []string{u.ID})
+	}
 	return u, err
 }
 
