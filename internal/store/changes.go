@@ -31,8 +31,13 @@ func (s *Store) nextChange(tx *gorm.DB) (int64, error) {
 
 // ChangeSeq returns the number of the latest committed change.
 func (s *Store) ChangeSeq(ctx context.Context) (int64, error) {
+	ctx, done, err := s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
 	var seq int64
-	err := s.conn(ctx).Raw("SELECT seq FROM change_counter WHERE id = 1").Scan(&seq).Error
+	err = s.conn(ctx).Raw("SELECT seq FROM change_counter WHERE id = 1").Scan(&seq).Error
 	return seq, s.wrap(err, "")
 }
 
@@ -52,8 +57,12 @@ type Changes struct {
 // ChangesSince returns what changed after the change number since, up to
 // the latest committed change, listing at most limit tokens.
 func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (Changes, error) {
+	ctx, done, err := s.begin(ctx)
+	if err != nil {
+		return Changes{}, err
+	}
+	defer done()
 	var ch Changes
-	var err error
 	// The counter is read first: every change up to it is committed, and
 	// so visible to the queries that follow.
 	if ch.Seq, err = s.ChangeSeq(ctx); err != nil || ch.Seq <= since {
@@ -90,6 +99,11 @@ func afterPosition(q *gorm.DB, p apitoken.Position) *gorm.DB {
 // every verifier refuses them anyway. Tokens never changed since they were
 // created are left out too; verifiers read their state from the token.
 func (ts *Tokens) ChangedTokens(ctx context.Context, after apitoken.Position, notExpiredAt time.Time, limit int) ([]apitoken.TokenState, error) {
+	ctx, done, err := ts.s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	q := ts.s.conn(ctx).Model(&tokenRow{}).
 		Select("id, user_id, revoked_at, enabled, expiration, claim_expiration, change_seq").
 		Where("change_seq > 0 AND claim_expiration > ?", dbTime(notExpiredAt))
@@ -110,6 +124,11 @@ func (ts *Tokens) ChangedTokens(ctx context.Context, after apitoken.Position, no
 // ChangedUsers returns up to limit users changed past the position, in
 // change order.
 func (us *Users) ChangedUsers(ctx context.Context, after apitoken.Position, limit int) ([]apitoken.UserState, error) {
+	ctx, done, err := us.s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	q := us.s.conn(ctx).Model(&userRow{}).Select("id, disabled, change_seq").Where("change_seq > 0")
 	var rows []userRow
 	if err := afterPosition(q, after).Order("change_seq, id").Limit(limit).Find(&rows).Error; err != nil {

@@ -109,6 +109,7 @@ func (s *Store) wrap(err error, notFound string) error {
 	}
 	switch classify(err) {
 	case outage:
+		s.noticeOutage()
 		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailOutage, Err: fmt.Errorf("%w: %w", ErrOutage, err)}
 	case busy:
 		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailBusy, Err: err}

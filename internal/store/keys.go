@@ -59,6 +59,11 @@ var _ keys.Store = (*Keys)(nil)
 
 // ListKeys returns every key, oldest first.
 func (ks *Keys) ListKeys(ctx context.Context) ([]keys.Record, error) {
+	ctx, done, err := ks.s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	var rows []keyRow
 	if err := ks.s.conn(ctx).Order("created_at, id").Find(&rows).Error; err != nil {
 		return nil, ks.s.wrap(err, "")
@@ -72,8 +77,13 @@ func (ks *Keys) ListKeys(ctx context.Context) ([]keys.Record, error) {
 
 // ActiveKey returns the active key.
 func (ks *Keys) ActiveKey(ctx context.Context) (keys.Record, error) {
+	ctx, done, err := ks.s.begin(ctx)
+	if err != nil {
+		return keys.Record{}, err
+	}
+	defer done()
 	var row keyRow
-	err := ks.s.conn(ctx).Where("status = ?", keys.Active).Take(&row).Error
+	err = ks.s.conn(ctx).Where("status = ?", keys.Active).Take(&row).Error
 	if err != nil {
 		return keys.Record{}, ks.s.wrap(err, "no active signing key")
 	}

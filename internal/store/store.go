@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -33,6 +34,8 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	dsn     string // the driver's data source name
+	health  health
+	closed  atomic.Bool
 
 	Users  *Users
 	Tokens *Tokens
@@ -145,8 +148,14 @@ func (s *Store) SQL() *sql.DB {
 // Dialect returns Postgres or SQLite.
 func (s *Store) Dialect() string { return s.dialect }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers; it fails at once while the
+// database is known to be down.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, done, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -156,6 +165,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return err
@@ -182,6 +192,11 @@ func (s *Store) transact(ctx context.Context, fn func(ctx context.Context) error
 	if _, ok := ctx.Value(txKey{s}).(*gorm.DB); ok {
 		return fn(ctx)
 	}
+	ctx, done, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return fn(context.WithValue(ctx, txKey{s}, tx))
 	})

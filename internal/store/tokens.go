@@ -111,6 +111,11 @@ const tokenNotFound = "API token not found"
 
 // Create stores a new token's metadata.
 func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
+	ctx, done, err := ts.s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	row, err := newTokenRow(t)
 	if err != nil {
 		return ts.s.wrap(err, "")
@@ -121,6 +126,11 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 // Get returns the token with the id, which must belong to the user unless
 // userID is "". A token of another user is not found.
 func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, error) {
+	ctx, done, err := ts.s.begin(ctx)
+	if err != nil {
+		return apitoken.Token{}, err
+	}
+	defer done()
 	var row tokenRow
 	q := ts.s.conn(ctx).Where("id = ?", id)
 	if userID != "" {
@@ -136,6 +146,11 @@ func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, e
 // List returns a page of the tokens the filter selects, ordered by
 // creation, and how many it selects in all.
 func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
+	ctx, done, err := ts.s.begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
 	q := ts.s.conn(ctx).Model(&tokenRow{})
 	if f.UserID != "" {
 		q = q.Where("user_id = ?", f.UserID)
@@ -253,8 +268,13 @@ type credentialRow struct {
 // Credential returns what authenticating the token with the id needs, read
 // in one query: the token's metadata and its owner.
 func (ts *Tokens) Credential(ctx context.Context, id string) (apitoken.Token, apitoken.User, error) {
+	ctx, done, err := ts.s.begin(ctx)
+	if err != nil {
+		return apitoken.Token{}, apitoken.User{}, err
+	}
+	defer done()
 	var row credentialRow
-	err := ts.s.conn(ctx).Raw(`
+	err = ts.s.conn(ctx).Raw(`
 		SELECT t.*,
 		       u.email AS u_email, u.role AS u_role, u.scopes AS u_scopes,
 		       u.service AS u_service, u.disabled AS u_disabled,

@@ -74,8 +74,13 @@ type Users struct{ s *Store }
 
 // Create stores a new user. A user with the same email is a conflict.
 func (us *Users) Create(ctx context.Context, u *apitoken.User) error {
+	ctx, done, err := us.s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
 	row := newUserRow(u)
-	err := us.s.conn(ctx).Create(&row).Error
+	err = us.s.conn(ctx).Create(&row).Error
 	if apitoken.ErrorCode(us.s.wrap(err, "")) == apitoken.Conflict {
 		return apitoken.Errorf(apitoken.Conflict, "a user with email %q already exists", u.Email)
 	}
@@ -109,8 +114,13 @@ func (us *Users) CreateFirst(ctx context.Context, u *apitoken.User) (bool, error
 
 // Get returns the user with the id.
 func (us *Users) Get(ctx context.Context, id string) (apitoken.User, error) {
+	ctx, done, err := us.s.begin(ctx)
+	if err != nil {
+		return apitoken.User{}, err
+	}
+	defer done()
 	var row userRow
-	err := us.s.conn(ctx).Where("id = ?", id).Take(&row).Error
+	err = us.s.conn(ctx).Where("id = ?", id).Take(&row).Error
 	if err != nil {
 		return apitoken.User{}, us.s.wrap(err, "user not found")
 	}
@@ -119,13 +129,18 @@ func (us *Users) Get(ctx context.Context, id string) (apitoken.User, error) {
 
 // List returns users ordered by creation, and how many there are in all.
 func (us *Users) List(ctx context.Context, limit, offset int) ([]apitoken.User, int64, error) {
+	ctx, done, err := us.s.begin(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer done()
 	var total int64
 	var rows []userRow
 	db := us.s.conn(ctx)
 	if err := db.Model(&userRow{}).Count(&total).Error; err != nil {
 		return nil, 0, us.s.wrap(err, "")
 	}
-	err := db.Order("created_at, id").Limit(limit).Offset(offset).Find(&rows).Error
+	err = db.Order("created_at, id").Limit(limit).Offset(offset).Find(&rows).Error
 	if err != nil {
 		return nil, 0, us.s.wrap(err, "")
 	}

@@ -46,15 +46,23 @@ type Options struct {
 	RequestTimeout time.Duration
 	// Now is the server's clock; nil means time.Now.
 	Now func() time.Time
+	// Replica says the database is another server's: the server starts
+	// as one more replica, without a bootstrap admin of its own.
+	Replica bool
+	// StateMaxAge is the server's TOKEND_STATE_MAX_AGE.
+	StateMaxAge time.Duration
 }
 
 // Server is a running tokend.
 type Server struct {
-	URL     string
-	Store   *store.Store
-	Ring    *keys.Ring
-	Service *service.Service
+	URL         string
+	DatabaseURL string
+	Store       *store.Store
+	Ring        *keys.Ring
+	Service     *service.Service
 
+	// AdminID and AdminToken are the bootstrap admin's, unless the
+	// server started as a replica.
 	AdminID    string
 	AdminToken string
 	tb         testing.TB
@@ -82,6 +90,9 @@ func Start(tb testing.TB, opt Options) *Server {
 	if opt.RequestTimeout > 0 {
 		env["TOKEND_REQUEST_TIMEOUT"] = opt.RequestTimeout.String()
 	}
+	if opt.StateMaxAge > 0 {
+		env["TOKEND_STATE_MAX_AGE"] = opt.StateMaxAge.String()
+	}
 	cfg, err := config.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		tb.Fatalf("tokendtest: configuration: %v", err)
@@ -99,7 +110,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	tb.Cleanup(func() { a.Close() })
 	admin, token, err := a.Service.Bootstrap(ctx)
-	if err != nil || token == "" {
+	if err != nil || (token == "" && !opt.Replica) {
 		tb.Fatalf("tokendtest: bootstrap: %v", err)
 	}
 
@@ -121,7 +132,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	tb.Cleanup(stop)
 	return &Server{
-		URL: "http://" + ln.Addr().String(), Store: a.Store, Ring: a.Ring, Service: a.Service,
+		URL: "http://" + ln.Addr().String(), DatabaseURL: opt.DatabaseURL, Store: a.Store, Ring: a.Ring, Service: a.Service,
 		AdminID: admin.ID, AdminToken: token, tb: tb, stop: stop,
 	}
 }
