@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,123 +18,6 @@ import (
 	"github.com/tokend/tokend/internal/jsonapitest"
 	"github.com/tokend/tokend/internal/store"
 )
-
-// tcpProxy forwards TCP connections from a loopback port to a target, and
-// can be stopped and started again on the same port, to take a database
-// away from a server and give it back.
-type tcpProxy struct {
-	t      testing.TB
-	target string
-	Addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
-}
-
-// startProxy starts a proxy to target on a free loopback port; it is
-// stopped when the test ends.
-func startProxy(t testing.TB, target string) *tcpProxy {
-	t.Helper()
-	p := &tcpProxy{t: t, target: target, Addr: "127.0.0.1:0"}
-	p.start(true)
-	t.Cleanup(p.stop)
-	return p
-}
-
-// start listens on the proxy's address again. A blackHole proxy accepts
-// connections and then neither forwards nor answers anything, like a
-// database host that stopped responding.
-func (p *tcpProxy) start(forward bool) {
-	p.t.Helper()
-	var ln net.Listener
-	var err error
-	// The port was ours a moment ago; give the kernel a moment to agree.
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if ln, err = net.Listen("tcp", p.Addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		p.t.Fatalf("proxy: listen on %s: %v", p.Addr, err)
-	}
-	p.mu.Lock()
-	p.ln, p.Addr, p.conns = ln, ln.Addr().String(), map[net.Conn]bool{}
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if !p.track(c) {
-				return
-			}
-			if forward {
-				p.wg.Add(1)
-				go func() {
-					defer p.wg.Done()
-					p.forward(c)
-				}()
-			}
-		}
-	}()
-}
-
-// track remembers a connection so that stop can close it; it reports false,
-// closing it, when the proxy is stopped.
-func (p *tcpProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conns == nil {
-		c.Close()
-		return false
-	}
-	p.conns[c] = true
-	return true
-}
-
-func (p *tcpProxy) forward(client net.Conn) {
-	server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-	if err != nil {
-		client.Close()
-		return
-	}
-	if !p.track(server) {
-		client.Close()
-		return
-	}
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		done <- struct{}{}
-	}
-	go pipe(server, client)
-	go pipe(client, server)
-	<-done
-	client.Close()
-	server.Close()
-	<-done
-}
-
-// stop closes the listener and every open connection, and waits for the
-// proxy's goroutines to end.
-func (p *tcpProxy) stop() {
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	p.mu.Unlock()
-	p.wg.Wait()
-}
 
 // doWithin sends a request like h.do, but gives up after limit instead of
 // waiting for ever, and reports how long the answer took.
@@ -173,7 +54,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startProxy(t, u.Host)
+	proxy := dbtest.StartProxy(t, u.Host)
 	u.Host = proxy.Addr
 	const requestTimeout = 3 * time.Second
 	h := newHarness(t, options{dbURL: u.String(), requestTimeout: requestTimeout})
@@ -231,22 +112,23 @@ func TestDatabaseOutage(t *testing.T) {
 
 	ok(t)
 	t.Run("a database that refuses connections gives 503 at once", func(t *testing.T) {
-		proxy.stop()
+		proxy.Refuse()
 		unavailable(t)
-		proxy.start(true)
+		proxy.Forward()
 		recovers(t)
 	})
 	t.Run("a database that stops answering gives 503 within the request timeout", func(t *testing.T) {
-		proxy.stop()
-		proxy.start(false) // accepts connections, answers nothing
+		proxy.Refuse()
+		proxy.Forward()
+		proxy.BlackHole() // accepts connections, answers nothing
 		r, took := doWithin(t, h, bound, http.MethodGet, path, h.AdminToken)
 		r.expectStatus(t, http.StatusServiceUnavailable, "unavailable")
 		if took > requestTimeout+2*time.Second {
 			t.Errorf("the 503 took %s, want about the request timeout, %s", took, requestTimeout)
 		}
 		unavailable(t)
-		proxy.stop()
-		proxy.start(true)
+		proxy.Refuse()
+		proxy.Forward()
 		recovers(t)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,9 +153,27 @@ func looksLikeKeyID(kid string) bool {
 // effect here.
 func (r *Ring) Refresh(ctx context.Context) error { return r.refresh(ctx) }
 
-// List returns every key, oldest first.
+// List returns every key, oldest first, as the store holds them now.
 func (r *Ring) List(ctx context.Context) ([]Record, error) {
 	return r.store.ListKeys(ctx)
+}
+
+// Records returns every key, oldest first, as the ring last loaded them:
+// from memory, whether or not the store can be reached.
+func (r *Ring) Records() []Record {
+	r.mu.RLock()
+	recs := make([]Record, 0, len(r.keys))
+	for _, e := range r.keys {
+		recs = append(recs, e.rec)
+	}
+	r.mu.RUnlock()
+	slices.SortFunc(recs, func(a, b Record) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return recs
 }
 
 // Rotate creates a new active key. The previous active key keeps verifying

@@ -191,13 +191,17 @@ func newID() string {
 	return uuid.Must(uuid.NewV7()).String()
 }
 
-// Ping checks that the database answers.
-func (s *Service) Ping(ctx context.Context) error { return s.tx.Ping(ctx) }
+// Ready returns nil when the service can vouch for tokens and reach the
+// database, and an unavailable error otherwise.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.creds.Fresh(); err != nil {
+		return err
+	}
+	return s.tx.Ping(ctx)
+}
 
 // Issuer returns the iss claim of tokend's tokens.
 func (s *Service) Issuer() string { return s.issuer }
 
-// SigningKeys returns every signing key, oldest first.
-func (s *Service) SigningKeys(ctx context.Context) ([]keys.Record, error) {
-	return s.keys.List(ctx)
-}
+// SigningKeys returns every signing key, oldest first, from memory.
+func (s *Service) SigningKeys() []keys.Record { return s.keys.Records() }

@@ -60,6 +60,9 @@ type (
 	Credentials interface {
 		Credential(ctx context.Context, tokenID string) (apitoken.Token, apitoken.User, error)
 		Forget(tokenIDs, userIDs []string)
+		// Fresh returns an unavailable error while the credentials it
+		// holds cannot be vouched for.
+		Fresh() error
 	}
 
 	// KeyRing signs tokens with the active key and gives the keys that
@@ -67,7 +70,8 @@ type (
 	KeyRing interface {
 		verifier.KeySet
 		Sign(ctx context.Context, c verifier.Claims) (token, kid string, err error)
-		List(ctx context.Context) ([]keys.Record, error)
+		// Records returns every key, oldest first, from memory.
+		Records() []keys.Record
 	}
 )
 
