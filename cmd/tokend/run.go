@@ -21,6 +21,7 @@ import (
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/app"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/pkg/errcode"
 )
@@ -138,11 +139,7 @@ func (e env) parse(name string, args []string, define func(*flag.FlagSet)) (*con
 }
 
 func (e env) logger(cfg *config.Config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(e.stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	return logging.New(e.stderr, cfg.LogFormat, cfg.LogLevel)
 }
 
 // serve runs the HTTP API until ctx ends, then shuts down gracefully. It
@@ -156,7 +153,10 @@ func (e env) serve(args []string) error {
 	if len(rest) > 0 {
 		return usageError{"serve takes no arguments"}
 	}
-	log := e.logger(cfg)
+	// A server's log is buffered: a request's line costs a copy, not a
+	// write to the terminal or the pipe.
+	log, logs := logging.NewBuffered(e.stderr, cfg.LogFormat, cfg.LogLevel)
+	defer logs.Close()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

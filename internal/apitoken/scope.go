@@ -41,6 +41,10 @@ type ScopeInfo struct {
 // Catalog is the set of scopes tokens may carry.
 type Catalog struct {
 	scopes []ScopeInfo
+	// names and defaults are derived from scopes when the catalog is
+	// read, for the checks that run at every request.
+	names    map[string]bool
+	defaults map[Role][]string
 }
 
 var scopeName = regexp.MustCompile(`^[a-z0-9][a-z0-9._:/-]*$`)
@@ -76,13 +80,23 @@ func ParseCatalog(data []byte) (*Catalog, error) {
 			c.scopes = append(c.scopes, s)
 		}
 	}
+	c.names = map[string]bool{}
+	for _, s := range c.scopes {
+		c.names[s.Name] = true
+	}
+	c.defaults = map[Role][]string{}
+	for _, role := range []Role{RoleAdmin, RoleMember} {
+		for _, s := range c.scopes {
+			if role == RoleAdmin || !slices.Contains(AdminOnlyScopes, s.Name) {
+				c.defaults[role] = append(c.defaults[role], s.Name)
+			}
+		}
+	}
 	return c, nil
 }
 
 // Has reports whether the catalog lists the scope.
-func (c *Catalog) Has(name string) bool {
-	return slices.ContainsFunc(c.scopes, func(s ScopeInfo) bool { return s.Name == name })
-}
+func (c *Catalog) Has(name string) bool { return c.names[name] }
 
 // All returns the catalog in file order, tokend's own scopes last.
 func (c *Catalog) All() []ScopeInfo {
@@ -91,15 +105,12 @@ func (c *Catalog) All() []ScopeInfo {
 
 // Default returns the scopes a user of the role may hold when no explicit
 // list was set: the whole catalog, less the admin-only scopes for members.
+// The list is the catalog's own: callers must not change it.
 func (c *Catalog) Default(role Role) []string {
-	var names []string
-	for _, s := range c.scopes {
-		if role != RoleAdmin && slices.Contains(AdminOnlyScopes, s.Name) {
-			continue
-		}
-		names = append(names, s.Name)
+	if role != RoleAdmin {
+		role = RoleMember
 	}
-	return names
+	return c.defaults[role]
 }
 
 // ParseScope checks a scope value: one or more scopes from the catalog,

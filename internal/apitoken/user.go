@@ -35,7 +35,7 @@ type User struct {
 // AllowedScopes returns the scopes the user's tokens may carry.
 func (u *User) AllowedScopes(c *Catalog) []string {
 	if u.Scopes == nil {
-		return c.Default(u.Role)
+		return slices.Clone(c.Default(u.Role))
 	}
 	var allowed []string
 	for _, s := range u.Scopes {
@@ -45,6 +45,17 @@ func (u *User) AllowedScopes(c *Catalog) []string {
 		}
 	}
 	return allowed
+}
+
+// MayHold reports whether the user's tokens may carry the scope now: the
+// catalog lists it, the user's list (or its role's default) holds it, and
+// it is not admin-only for a member. It is AllowedScopes for one scope,
+// without building the list.
+func (u *User) MayHold(c *Catalog, scope string) bool {
+	if !c.Has(scope) || (u.Role != RoleAdmin && slices.Contains(AdminOnlyScopes, scope)) {
+		return false
+	}
+	return u.Scopes == nil || slices.Contains(u.Scopes, scope)
 }
 
 // UserRequest is a request to create a user.

@@ -42,6 +42,11 @@ func TestUserAllowedScopes(t *testing.T) {
 			if got := tt.user.AllowedScopes(c); !slices.Equal(got, tt.want) {
 				t.Fatalf("AllowedScopes = %q, want %q", got, tt.want)
 			}
+			for _, sc := range []string{"customers", "accounts", "cards", "users", "users-write", "api-tokens", "introspect"} {
+				if got, want := tt.user.MayHold(c, sc), slices.Contains(tt.want, sc); got != want {
+					t.Errorf("MayHold(%q) = %v, want %v as AllowedScopes says", sc, got, want)
+				}
+			}
 		})
 	}
 }

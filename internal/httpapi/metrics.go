@@ -3,7 +3,9 @@ package httpapi
 import (
 	"database/sql"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -18,6 +20,19 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series remembers the counter and histogram of each label set, so
+	// that a request costs no label lookup in the vectors.
+	series sync.Map // seriesKey → *series
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(db *sql.DB) *metrics {
@@ -43,16 +58,31 @@ func newMetrics(db *sql.DB) *metrics {
 }
 
 // observe records one request. Routes are the patterns Echo matched, so
-// that ids in paths do not multiply the series.
+// that ids in paths do not multiply the series; methods outside HTTP's own
+// count as OTHER, for the same reason.
 func (m *metrics) observe(c echo.Context, took time.Duration) {
-	route := c.Path()
-	if route == "" {
-		route = "unmatched"
+	k := seriesKey{method: c.Request().Method, route: c.Path(), status: c.Response().Status}
+	if k.route == "" {
+		k.route = "unmatched"
 	}
-	method := c.Request().Method
-	m.requests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(took.Seconds())
+	if !slices.Contains(methods, k.method) {
+		k.method = "OTHER"
+	}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &series{
+			requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.status)),
+			duration: m.duration.WithLabelValues(k.method, k.route),
+		})
+	}
+	s := v.(*series)
+	s.requests.Inc()
+	s.duration.Observe(took.Seconds())
 }
+
+// methods are the methods counted by name.
+var methods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
 
 func (m *metrics) handler() echo.HandlerFunc {
 	h := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})

@@ -89,26 +89,31 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		s.metrics.observe(c, s.now().Sub(start))
-		r := c.Request()
-		attrs := []any{
-			"method", r.Method,
-			"path", r.URL.Path,
-			"route", c.Path(),
-			"status", c.Response().Status,
-			"bytes", c.Response().Size,
-			"duration_ms", float64(s.now().Sub(start).Microseconds()) / 1000,
-			"client_ip", clientIP(c).String(),
-			"request_id", requestID(c),
-		}
-		if p := principalOf(c); p != nil {
-			attrs = append(attrs, "user_id", p.User.ID, "token_id", p.Token.ID)
-		}
+		took := s.now().Sub(start)
+		s.metrics.observe(c, took)
+		r, res := c.Request(), c.Response()
 		level := slog.LevelInfo
-		if c.Response().Status >= 500 {
+		if res.Status >= 500 {
 			level = slog.LevelWarn
 		}
-		s.log.Log(ctx(c), level, "request", attrs...)
+		if !s.log.Enabled(ctx(c), level) {
+			return nil
+		}
+		attrs := make([]slog.Attr, 0, 10)
+		attrs = append(attrs,
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", c.Path()),
+			slog.Int("status", res.Status),
+			slog.Int64("bytes", res.Size),
+			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+			slog.String("client_ip", clientIP(c).String()),
+			slog.String("request_id", requestID(c)),
+		)
+		if p := principalOf(c); p != nil {
+			attrs = append(attrs, slog.String("user_id", p.User.ID), slog.String("token_id", p.Token.ID))
+		}
+		s.log.LogAttrs(ctx(c), level, "request", attrs...)
 		return nil
 	}
 }

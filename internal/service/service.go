@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -126,7 +127,12 @@ func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.A
 			return nil, apitoken.Errorf(apitoken.Forbidden, "The token may not be used from %s.", clientIP)
 		}
 	}
-	scopes := apitoken.Intersect(claims.Scopes(), u.AllowedScopes(s.catalog))
+	var scopes []string
+	for sc := range strings.FieldsSeq(claims.Scope) {
+		if u.MayHold(s.catalog, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
 	return &Principal{User: u, Token: t, Scopes: scopes, ClientIP: clientIP, at: now}, nil
 }
 

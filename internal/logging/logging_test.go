@@ -1,0 +1,69 @@
+package logging_test
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/internal/logging"
+)
+
+// syncBuffer is a bytes.Buffer safe for the flusher's writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestLinesAreBufferedThenFlushedWhole(t *testing.T) {
+	var out syncBuffer
+	log, w := logging.NewBuffered(&out, "json", nil)
+	log.Info("one")
+	if got := out.String(); got != "" {
+		t.Fatalf("a line reached the destination at once: %q", got)
+	}
+	deadline := time.Now().Add(10 * logging.FlushInterval)
+	for !strings.Contains(out.String(), `"msg":"one"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no flush within %s", 10*logging.FlushInterval)
+		}
+		time.Sleep(logging.FlushInterval / 4)
+	}
+	// Many concurrent lines arrive whole, none lost, by Close.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				log.Info("line", "writer", i, "pad", strings.Repeat("x", 200))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 1+8*500 {
+		t.Fatalf("%d lines, want %d", len(lines), 1+8*500)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "{") || !strings.HasSuffix(l, "}") {
+			t.Fatalf("a line was split: %q", l)
+		}
+	}
+}
