@@ -41,7 +41,7 @@ import (
 const (
 	DefaultMaxAge       = 5 * time.Second
 	DefaultTokens       = 100_000
-	DefaultPoll         = 200 * time.Millisecond
+	DefaultPoll         = 50 * time.Millisecond
 	DefaultListenCheck  = time.Second
 	maxChangesPerResync = 10_000
 )
