@@ -179,3 +179,50 @@ func TestConcurrentMigrateAppliesEachMigrationOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestEightConcurrentMigrationsOnFreshDatabasesNeverFail runs eight
+// migrations at once, each through a store of its own (its own pool, as
+// separate processes have), on fresh databases, round after round: each
+// migration must be applied exactly once, and no migration may fail, as it
+// did when new SQLite connections raced to switch the file to WAL mode.
+func TestEightConcurrentMigrationsOnFreshDatabasesNeverFail(t *testing.T) {
+	rounds := map[string]int{store.SQLite: 25, store.Postgres: 8}
+	eachDialect(t, func(t *testing.T, dialect string) {
+		_, wantNames := wantMigrations(t, dialect)
+		for round := range rounds[dialect] {
+			url := dbtest.NewURL(t, dialect)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var applied []string
+			start := make(chan struct{})
+			for i := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					st, err := store.Open(ctx, url)
+					if err != nil {
+						t.Errorf("round %d, migration %d: open: %v", round, i, err)
+						return
+					}
+					defer st.Close()
+					names, err := st.Migrate(ctx)
+					if err != nil {
+						t.Errorf("round %d, migration %d: %v", round, i, err)
+					}
+					mu.Lock()
+					applied = append(applied, names...)
+					mu.Unlock()
+				}()
+			}
+			close(start)
+			wg.Wait()
+			slices.Sort(applied)
+			if !slices.Equal(applied, wantNames) {
+				t.Fatalf("round %d: applied %q between them, want each of %q once", round, applied, wantNames)
+			}
+		}
+	})
+}

@@ -64,11 +64,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("store: create database directory: %w", err)
 		}
-		// WAL lets readers run beside the writer; IMMEDIATE transactions
-		// take the write lock up front, so concurrent writers wait for it
-		// (busy_timeout) instead of failing to upgrade a read lock.
-		dsn = "file:" + path + "?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" +
-			"&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		if err := enableWAL(path); err != nil {
+			return nil, err
+		}
+		// IMMEDIATE transactions take the write lock up front, so
+		// concurrent writers wait for it (busy_timeout) instead of failing
+		// to upgrade a read lock.
+		dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)" +
+			"&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		dialector, dialect = sqlite.Open(dsn), SQLite
 	default:
 		return nil, errors.New("store: database URL must start with postgres://, postgresql:// or sqlite:")
