@@ -54,16 +54,22 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startNginx runs the shipped configuration with its upstreams and listen
-// address pointed at the test's servers, and returns nginx's base URL.
-func startNginx(t *testing.T, tokendAddr, apiAddr string) string {
+// cacheDir is where tokend-microcache.conf keeps its cache; tests move it
+// into their own directory.
+const cacheDir = "/dev/shm/nginx-tokend-auth"
+
+// startNginx runs a shipped configuration (tokend.conf or
+// tokend-microcache.conf) with its upstreams and listen address pointed at
+// the test's servers, and returns nginx's base URL.
+func startNginx(t *testing.T, file, tokendAddr, apiAddr string) string {
 	t.Helper()
 	bin := nginxBinary(t)
-	conf, err := os.ReadFile("tokend.conf")
+	conf, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	listen := freePort(t)
+	dir := t.TempDir()
 	site := string(conf)
 	for old, repl := range map[string]string{
 		"server tokend:8080;": "server " + tokendAddr + ";",
@@ -71,11 +77,11 @@ func startNginx(t *testing.T, tokendAddr, apiAddr string) string {
 		"listen 80;":          "listen " + listen + ";",
 	} {
 		if !strings.Contains(site, old) {
-			t.Fatalf("tokend.conf no longer contains %q", old)
+			t.Fatalf("%s no longer contains %q", file, old)
 		}
 		site = strings.Replace(site, old, repl, 1)
 	}
-	dir := t.TempDir()
+	site = strings.ReplaceAll(site, cacheDir, filepath.Join(dir, "cache"))
 	if err := os.WriteFile(filepath.Join(dir, "tokend.conf"), []byte(site), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +89,7 @@ func startNginx(t *testing.T, tokendAddr, apiAddr string) string {
 master_process off;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
-events { worker_connections 64; }
+events { worker_connections 1024; }
 http {
     access_log off;
     client_body_temp_path %[1]s/body;
@@ -140,7 +146,7 @@ func TestNginxAuthRequest(t *testing.T) {
 		})
 	}))
 	defer api.Close()
-	base := startNginx(t, strings.TrimPrefix(srv.URL, "http://"), strings.TrimPrefix(api.URL, "http://"))
+	base := startNginx(t, "tokend.conf", strings.TrimPrefix(srv.URL, "http://"), strings.TrimPrefix(api.URL, "http://"))
 
 	user := srv.User(apitoken.RoleMember)
 	reader, readerID := srv.Mint(user, "customers")
