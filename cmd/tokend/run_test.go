@@ -895,3 +895,26 @@ func TestPrintBootstrapMarksTheToken(t *testing.T) {
 		t.Fatalf("banner:\n%s", out)
 	}
 }
+
+// TestServeProfilesOnTheirOwnListener checks that TOKEND_PPROF_LISTEN
+// serves Go's profiles on a listener of their own, and that the API's
+// listener does not.
+func TestServeProfilesOnTheirOwnListener(t *testing.T) {
+	s := startServe(t, newEnv(t, store.SQLite).with("TOKEND_PPROF_LISTEN", "127.0.0.1:0"))
+	var addr string
+	for _, line := range strings.Split(s.Stderr.String(), "\n") {
+		var l struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "serving profiles" {
+			addr = l.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no profile listener logged:\n%s", s.Stderr)
+	}
+	call(t, http.MethodGet, "http://"+addr+"/debug/pprof/", "", nil).expect(t, http.StatusOK)
+	call(t, http.MethodGet, "http://"+addr+"/debug/pprof/block?debug=1", "", nil).expect(t, http.StatusOK)
+	call(t, http.MethodGet, s.URL+"/debug/pprof/", "", nil).expect(t, http.StatusNotFound)
+}

@@ -186,6 +186,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-followed
 	}()
 
+	if a.cfg.PprofListen != "" {
+		pln, err := net.Listen("tcp", a.cfg.PprofListen)
+		if err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		pctx, stopPprof := context.WithCancel(ctx)
+		defer stopPprof()
+		go a.servePprof(pctx, pln)
+		a.log.Info("serving profiles", "addr", pln.Addr().String())
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -53,6 +53,9 @@ type Config struct {
 	// RequestTimeout bounds the work done for one request, database calls
 	// included.
 	RequestTimeout time.Duration
+	// PprofListen, when set, is the address of a second listener serving
+	// Go's profiles (net/http/pprof), block and mutex profiles included.
+	PprofListen string
 	// StateMaxAge is how long a replica vouches for tokens from its
 	// in-memory state while it cannot confirm that state with the
 	// database.
@@ -103,6 +106,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	fs.StringVar(&c.LogFormat, "log-format", env("TOKEND_LOG_FORMAT", "json"), "json or text (TOKEND_LOG_FORMAT)")
 	fs.StringVar(&c.BootstrapTokenFile, "bootstrap-token-file", env("TOKEND_BOOTSTRAP_TOKEN_FILE", ""),
 		"where the first start writes the bootstrap admin token when stdout is not a terminal; default: bootstrap-token in the data dir (TOKEND_BOOTSTRAP_TOKEN_FILE)")
+	fs.StringVar(&c.PprofListen, "pprof-listen", env("TOKEND_PPROF_LISTEN", ""),
+		"address of a listener serving Go's profiles, such as 127.0.0.1:6060; keep it private (TOKEND_PPROF_LISTEN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time allowed for a graceful shutdown")
 
 	// Settings that need parsing: the environment sets them first, and a
