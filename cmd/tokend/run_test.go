@@ -62,7 +62,7 @@ func newEnv(t *testing.T, dialect string) testEnv {
 	t.Helper()
 	env := testEnv{"TOKEND_DATA_DIR": t.TempDir(), "TOKEND_SECRET": testSecret}
 	if dialect == store.Postgres {
-		env["TOKEND_DATABASE_URL"] = dbtest.NewURL(t, store.Postgres)
+		env["TOKEND_DATABASE_URL"] = dbtest.NewEmptyURL(t, store.Postgres)
 	}
 	return env
 }

@@ -89,7 +89,7 @@ func wantMigrations(tb testing.TB, dialect string) (versions []int, names []stri
 func TestMigrateIsIdempotent(t *testing.T) {
 	eachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		url := dbtest.NewURL(t, dialect)
+		url := dbtest.NewEmptyURL(t, dialect)
 		st, err := store.Open(ctx, url)
 		if err != nil {
 			t.Fatal(err)
@@ -130,7 +130,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestConcurrentMigrateAppliesEachMigrationOnce(t *testing.T) {
 	const replicas = 4
 	eachDialect(t, func(t *testing.T, dialect string) {
-		url := dbtest.NewURL(t, dialect)
+		url := dbtest.NewEmptyURL(t, dialect)
 		wantVersions, wantNames := wantMigrations(t, dialect)
 
 		var (
@@ -190,7 +190,7 @@ func TestEightConcurrentMigrationsOnFreshDatabasesNeverFail(t *testing.T) {
 	eachDialect(t, func(t *testing.T, dialect string) {
 		_, wantNames := wantMigrations(t, dialect)
 		for round := range rounds[dialect] {
-			url := dbtest.NewURL(t, dialect)
+			url := dbtest.NewEmptyURL(t, dialect)
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			var applied []string
