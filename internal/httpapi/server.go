@@ -7,11 +7,14 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -52,6 +55,9 @@ type Server struct {
 	cfg     Config
 	now     func() time.Time
 	metrics *metrics
+	// idPrefix and requests make request ids: see requestID.
+	idPrefix string
+	requests atomic.Uint64
 }
 
 // NewServer returns the HTTP handler for the service.
@@ -72,7 +78,10 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB)}
+	prefix := make([]byte, 4)
+	rand.Read(prefix)
+	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB),
+		idPrefix: hex.EncodeToString(prefix) + "-"}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s

@@ -126,12 +126,16 @@ func (s *Server) forwardAuth(c echo.Context) error {
 	}
 	s.svc.RecordUse(p)
 	h := c.Response().Header()
-	h.Set("X-Token-Subject", p.User.ID)
-	h.Set("X-Token-Id", p.Token.ID)
-	h.Set("X-Token-Scope", strings.Join(p.Scopes, " "))
-	h.Set("Cache-Control", "no-store")
+	// Canonical keys, set directly: this runs for every gateway request.
+	h["X-Token-Subject"] = []string{p.User.ID}
+	h["X-Token-Id"] = []string{p.Token.ID}
+	h["X-Token-Scope"] = []string{strings.Join(p.Scopes, " ")}
+	h["Cache-Control"] = noStore
 	return c.NoContent(http.StatusOK)
 }
+
+// noStore is the Cache-Control of answers no cache may keep.
+var noStore = []string{"no-store"}
 
 // maxRequiredScopes bounds the scopes one authorization request may
 // require: far more than any route needs, and few enough that the list
