@@ -2,6 +2,7 @@ package apitoken
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -235,9 +236,9 @@ type TokenFilter struct {
 	Offset int
 }
 
-// Use is a successful use of a token: when, and from which address ("" if
-// unknown).
+// Use is a successful use of a token: when, and from which address (the
+// zero Addr if unknown).
 type Use struct {
 	At time.Time
-	IP string
+	IP netip.Addr
 }

@@ -20,13 +20,9 @@ type usageLog struct {
 // record notes a use. It runs on every authenticated request: a map
 // lookup under a lock, nothing more.
 func (l *usageLog) record(tokenID string, at time.Time, ip netip.Addr) {
-	u := apitoken.Use{At: at}
-	if ip.IsValid() {
-		u.IP = ip.String()
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.keepLatest(tokenID, u)
+	l.keepLatest(tokenID, apitoken.Use{At: at, IP: ip})
 }
 
 // merge keeps, for each token, the latest of the pending and the given use.

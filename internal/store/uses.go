@@ -64,7 +64,11 @@ func useArgs(ids []string, uses map[string]apitoken.Use) []any {
 	args := make([]any, 0, 3*len(ids))
 	for _, id := range ids {
 		u := uses[id]
-		args = append(args, id, dbTime(u.At), strPtr(u.IP))
+		var ip *string
+		if u.IP.IsValid() {
+			ip = strPtr(u.IP.String())
+		}
+		args = append(args, id, dbTime(u.At), ip)
 	}
 	return args
 }
