@@ -34,6 +34,7 @@ const testSecret = tokendtest.Secret
 type harness struct {
 	t       testing.TB
 	URL     string
+	Handler http.Handler
 	Store   *store.Store
 	Ring    *keys.Ring
 	Service *service.Service
@@ -77,7 +78,7 @@ func newHarness(t testing.TB, opt options) *harness {
 		RequestTimeout: opt.requestTimeout,
 	})
 	return &harness{
-		t: t, URL: srv.URL, Store: srv.Store, Ring: srv.Ring, Service: srv.Service,
+		t: t, URL: srv.URL, Handler: srv.Handler, Store: srv.Store, Ring: srv.Ring, Service: srv.Service,
 		Catalog: srv.Service.Catalog(), Logs: logs, Clock: clk, AdminID: srv.AdminID, AdminToken: srv.AdminToken,
 	}
 }

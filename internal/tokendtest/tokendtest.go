@@ -57,6 +57,9 @@ type Options struct {
 type Server struct {
 	URL         string
 	DatabaseURL string
+	// Handler is the server's HTTP handler, for benchmarks of the request
+	// path without the network.
+	Handler http.Handler
 	Store       *store.Store
 	Ring        *keys.Ring
 	Service     *service.Service
@@ -132,7 +135,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	tb.Cleanup(stop)
 	return &Server{
-		URL: "http://" + ln.Addr().String(), DatabaseURL: opt.DatabaseURL, Store: a.Store, Ring: a.Ring, Service: a.Service,
+		URL: "http://" + ln.Addr().String(), DatabaseURL: opt.DatabaseURL, Handler: a.Handler, Store: a.Store, Ring: a.Ring, Service: a.Service,
 		AdminID: admin.ID, AdminToken: token, tb: tb, stop: stop,
 	}
 }
