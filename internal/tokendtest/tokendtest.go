@@ -60,9 +60,9 @@ type Server struct {
 	// Handler is the server's HTTP handler, for benchmarks of the request
 	// path without the network.
 	Handler http.Handler
-	Store       *store.Store
-	Ring        *keys.Ring
-	Service     *service.Service
+	Store   *store.Store
+	Ring    *keys.Ring
+	Service *service.Service
 
 	// AdminID and AdminToken are the bootstrap admin's, unless the
 	// server started as a replica.
