@@ -6,11 +6,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/verifier"
 )
-
-const principalKey = "principal"
 
 // authenticate requires a valid bearer token and makes its principal
 // available to the handler. A request its token was good for (neither 401
@@ -25,18 +22,13 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		c.Set(principalKey, p)
+		setPrincipal(c, p)
 		err = next(c)
 		if code := apitoken.ErrorCode(err); code != apitoken.Unauthorized && code != apitoken.Forbidden {
 			s.svc.RecordUse(p)
 		}
 		return err
 	}
-}
-
-func principalOf(c echo.Context) *service.Principal {
-	p, _ := c.Get(principalKey).(*service.Principal)
-	return p
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header, as

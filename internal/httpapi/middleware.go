@@ -8,47 +8,110 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/errcode"
 )
 
 type echoMiddleware = echo.MiddlewareFunc
 
-// recoverPanics turns a panic into a 500 response and a log line with the
-// stack; the client sees only "Internal error.".
-func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.ErrorContext(ctx(c), "panic", "request_id", requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				err = &apitoken.Error{Code: apitoken.Internal, Err: fmt.Errorf("panic: %v", v)}
-			}
-		}()
-		return next(c)
+// exchange is what tokend knows of a request in flight: its id, the
+// address it came from, and, once its token is authenticated, the caller.
+type exchange struct {
+	id        string
+	clientIP  netip.Addr
+	principal *service.Principal
+}
+
+const exchangeKey = "tokend.exchange"
+
+// exchangeOf returns the request's exchange, which track set.
+func exchangeOf(c echo.Context) *exchange {
+	x, _ := c.Get(exchangeKey).(*exchange)
+	if x == nil {
+		return &exchange{}
+	}
+	return x
+}
+
+func requestID(c echo.Context) string                   { return exchangeOf(c).id }
+func clientIP(c echo.Context) netip.Addr                { return exchangeOf(c).clientIP }
+func principalOf(c echo.Context) *service.Principal     { return exchangeOf(c).principal }
+func setPrincipal(c echo.Context, p *service.Principal) { exchangeOf(c).principal = p }
+
+// track is the middleware every request goes through, one layer for what
+// every request needs: it gives the request an id (the caller's
+// X-Request-Id when it is a sensible one) and returns it in the response;
+// resolves the address the request came from, behind the trusted proxies,
+// once for every later use; turns a panic into a 500 and a log line with
+// the stack; and, when the request is done, counts it in the metrics and
+// logs one line. The access log has the path without the query string and
+// never a header, so no token reaches it.
+func (s *Server) track(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := s.now()
+		r := c.Request()
+		x := &exchange{id: r.Header.Get("X-Request-Id"), clientIP: s.cfg.Proxies.ClientIP(r)}
+		if !validRequestID(x.id) {
+			// The server's random prefix and a counter: unique, and
+			// cheap to make.
+			x.id = s.idPrefix + strconv.FormatUint(s.requests.Add(1), 36)
+		}
+		c.Set(exchangeKey, x)
+		c.Response().Header()["X-Request-Id"] = []string{x.id}
+		if err := s.recovering(c, next); err != nil {
+			c.Error(err)
+		}
+		s.logRequest(c, x, s.now().Sub(start))
+		return nil
 	}
 }
 
-const requestIDKey = "request_id"
-
-// requestID gives every request an id, the caller's X-Request-Id when it is
-// a sensible one, and returns it in the response. The ids tokend makes are
-// the server's random prefix and a counter: unique, and cheap to make.
-func (s *Server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := c.Request().Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = s.idPrefix + strconv.FormatUint(s.requests.Add(1), 36)
+// recovering calls next, and turns a panic into an internal error; the
+// client sees only "Internal error.".
+func (s *Server) recovering(c echo.Context, next echo.HandlerFunc) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.ErrorContext(ctx(c), "panic", "request_id", requestID(c), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			err = &apitoken.Error{Code: apitoken.Internal, Err: fmt.Errorf("panic: %v", v)}
 		}
-		c.Set(requestIDKey, id)
-		c.Response().Header()["X-Request-Id"] = []string{id}
-		return next(c)
+	}()
+	return next(c)
+}
+
+// logRequest counts a request done in the metrics and logs its line.
+func (s *Server) logRequest(c echo.Context, x *exchange, took time.Duration) {
+	s.metrics.observe(c, took)
+	r, res := c.Request(), c.Response()
+	level := slog.LevelInfo
+	if res.Status >= 500 {
+		level = slog.LevelWarn
 	}
+	if !s.log.Enabled(ctx(c), level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 10)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("route", c.Path()),
+		slog.Int("status", res.Status),
+		slog.Int64("bytes", res.Size),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+		slog.String("client_ip", x.clientIP.String()),
+		slog.String("request_id", x.id),
+	)
+	if p := x.principal; p != nil {
+		attrs = append(attrs, slog.String("user_id", p.User.ID), slog.String("token_id", p.Token.ID))
+	}
+	s.log.LogAttrs(ctx(c), level, "request", attrs...)
 }
 
 // validRequestID reports whether a client's request id is 1 to 64 letters,
@@ -65,68 +128,6 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
-}
-
-const clientIPKey = "client_ip"
-
-// resolveClientIP finds the address the request came from, behind the
-// trusted proxies, once for every later use.
-func (s *Server) resolveClientIP(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Set(clientIPKey, s.cfg.Proxies.ClientIP(c.Request()))
-		return next(c)
-	}
-}
-
-// clientIP returns the address the request came from, resolved once per
-// request behind the trusted proxies.
-func clientIP(c echo.Context) netip.Addr {
-	ip, _ := c.Get(clientIPKey).(netip.Addr)
-	return ip
-}
-
-func requestID(c echo.Context) string {
-	id, _ := c.Get(requestIDKey).(string)
-	return id
-}
-
-// accessLog logs one line per request, and counts it in the metrics. It
-// logs the path without the query string and never a header, so no token
-// reaches the log.
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := s.now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		took := s.now().Sub(start)
-		s.metrics.observe(c, took)
-		r, res := c.Request(), c.Response()
-		level := slog.LevelInfo
-		if res.Status >= 500 {
-			level = slog.LevelWarn
-		}
-		if !s.log.Enabled(ctx(c), level) {
-			return nil
-		}
-		attrs := make([]slog.Attr, 0, 10)
-		attrs = append(attrs,
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("route", c.Path()),
-			slog.Int("status", res.Status),
-			slog.Int64("bytes", res.Size),
-			slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-			slog.String("client_ip", clientIP(c).String()),
-			slog.String("request_id", requestID(c)),
-		)
-		if p := principalOf(c); p != nil {
-			attrs = append(attrs, slog.String("user_id", p.User.ID), slog.String("token_id", p.Token.ID))
-		}
-		s.log.LogAttrs(ctx(c), level, "request", attrs...)
-		return nil
-	}
 }
 
 // limitBody refuses a body larger than the limit: at once when its length

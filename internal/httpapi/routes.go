@@ -3,7 +3,7 @@ package httpapi
 // routes lists every route tokend serves.
 func (s *Server) routes() {
 	e := s.echo
-	e.Use(s.requestID, s.resolveClientIP, s.accessLog, s.recoverPanics)
+	e.Use(s.track)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)

@@ -119,7 +119,7 @@ func (s *Server) forwardAuth(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.Set(principalKey, p)
+	setPrincipal(c, p)
 	if missing := apitoken.Subtract(required, p.Scopes); len(missing) > 0 {
 		return &apitoken.Error{Code: apitoken.Forbidden, Scope: strings.Join(required, " "),
 			Detail: "The token lacks the " + apitoken.QuoteList(missing) + " scope."}
