@@ -178,7 +178,11 @@ func newDatabase(tb testing.TB, template string) string {
 			tb.Errorf("dbtest: drop database %s: %v", name, err)
 		}
 	})
-	return databaseURL(tb, base, name)
+	u, err := databaseURL(base, name)
+	if err != nil {
+		tb.Fatalf("dbtest: %v", err)
+	}
+	return u
 }
 
 // templates holds, per template database name, the outcome of making sure
@@ -198,7 +202,11 @@ var templates sync.Map // name → func() error, from sync.OnceValue
 // copied.
 func templateDatabase(tb testing.TB) string {
 	tb.Helper()
-	name := "tokend_tpl_" + migrationsHash(tb)
+	hash, err := hashFiles(schema.Migrations)
+	if err != nil {
+		tb.Fatalf("dbtest: hash the migrations: %v", err)
+	}
+	name := "tokend_tpl_" + hash
 	base := serverURL(tb)
 	ensure, _ := templates.LoadOrStore(name, sync.OnceValue(func() error {
 		return createTemplate(base, name)
@@ -244,12 +252,11 @@ func createTemplate(base, name string) error {
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident+" TEMPLATE template0"); err != nil {
 		return err
 	}
-	u, err := url.Parse(base)
+	u, err := databaseURL(base, name)
 	if err != nil {
-		return fmt.Errorf("%s is not a URL: %w", EnvURL, err)
+		return err
 	}
-	u.Path = "/" + name
-	st, err := store.Open(ctx, u.String())
+	st, err := store.Open(ctx, u)
 	if err != nil {
 		return err
 	}
@@ -264,27 +271,29 @@ func createTemplate(base, name string) error {
 	return err
 }
 
-// migrationsHash returns a hash of every file embedded in
-// schema.Migrations, its path and its contents.
-func migrationsHash(tb testing.TB) string {
-	tb.Helper()
+// hashFiles returns a hash of the path and the contents of every file in
+// fsys, 16 hex digits long: a change to any file, or a file added, removed
+// or renamed, changes it.
+func hashFiles(fsys fs.FS) (string, error) {
 	h := sha256.New()
-	err := fs.WalkDir(schema.Migrations, ".", func(path string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		body, err := fs.ReadFile(schema.Migrations, path)
+		body, err := fs.ReadFile(fsys, path)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", path, len(body))
+		// Lengths keep one file's end from passing for the next one's
+		// start.
+		fmt.Fprintf(h, "%d:%s%d:", len(path), path, len(body))
 		h.Write(body)
 		return nil
 	})
 	if err != nil {
-		tb.Fatalf("dbtest: hash the migrations: %v", err)
+		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
 // adminPools holds, per server URL, the pool of connections that create
@@ -322,14 +331,13 @@ func serverURL(tb testing.TB) string {
 }
 
 // databaseURL returns base with its database replaced by name.
-func databaseURL(tb testing.TB, base, name string) string {
-	tb.Helper()
+func databaseURL(base, name string) (string, error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		tb.Fatalf("dbtest: %s is not a URL: %v", EnvURL, err)
+		return "", fmt.Errorf("%s is not a URL: %w", EnvURL, err)
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), nil
 }
 
 // redact hides a password in a database URL.
