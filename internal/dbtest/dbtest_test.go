@@ -175,3 +175,24 @@ func TestAnUnreachableServerFailsTheTest(t *testing.T) {
 		t.Fatalf("the test on an unreachable server, want a failure that says it is unreachable:\n%s", out)
 	}
 }
+
+// BenchmarkMigratedDatabase compares the two ways to a migrated database of
+// one's own: a copy of the template (NewURL), and an empty database
+// (NewEmptyURL) migrated. Each is opened and migrated, as MustOpenURL does.
+// The databases are dropped when the benchmark ends; run it with a small
+// -benchtime such as 20x.
+func BenchmarkMigratedDatabase(b *testing.B) {
+	for _, d := range dbtest.Dialects() {
+		b.Run(d+"/copy of the template", func(b *testing.B) {
+			dbtest.NewURL(b, d) // the template, made once
+			for b.Loop() {
+				mustMigrate(b, dbtest.NewURL(b, d))
+			}
+		})
+		b.Run(d+"/empty, then migrated", func(b *testing.B) {
+			for b.Loop() {
+				mustMigrate(b, dbtest.NewEmptyURL(b, d))
+			}
+		})
+	}
+}
