@@ -1,13 +1,12 @@
 // Package logging builds tokend's structured logger: slog, as JSON or
-// text, on a buffered writer that a background goroutine flushes every
-// FlushInterval, and at Close. Logging a request then costs a copy into
-// memory under a short lock, not a write to the terminal or pipe under the
-// handler's lock, which under load queued every request behind the one
-// writing.
+// text, on an asynchronous writer whose background goroutine writes what
+// was logged every FlushInterval, and at Close. Logging a request then
+// costs a copy into memory under a short lock: the slow write to the
+// terminal, pipe or file happens outside every lock a request takes, where
+// under load it used to queue every request behind the one writing.
 package logging
 
 import (
-	"bufio"
 	"io"
 	"log/slog"
 	"sync"
@@ -17,47 +16,100 @@ import (
 // FlushInterval bounds how long a log line waits in the buffer.
 const FlushInterval = 100 * time.Millisecond
 
-// bufferSize is what the buffer holds before a write flushes it.
-const bufferSize = 64 << 10
+const (
+	// flushSize is what the buffer holds before the flusher is woken
+	// early.
+	flushSize = 64 << 10
+	// maxSize is what the buffer holds at most: a writer that finds it
+	// full waits for the flusher, so a destination slower than the log
+	// slows the logging down rather than grow memory without bound.
+	maxSize = 1 << 20
+)
 
-// Writer is an io.Writer that buffers what is written to it, and flushes it
-// to the underlying writer every FlushInterval, when the buffer is full, and
-// at Close. It is safe for concurrent use.
+// Writer is an io.Writer that collects what is written to it and writes it
+// to the underlying writer from a goroutine of its own: every
+// FlushInterval, as soon as flushSize bytes are waiting, and at Flush and
+// Close. Lines are written whole and in order. It is safe for concurrent
+// use.
 type Writer struct {
-	mu   sync.Mutex
-	buf  *bufio.Writer
+	mu    sync.Mutex
+	space sync.Cond // signalled when the flusher took the buffer
+	buf   []byte
+
+	// out serialises writes to dst, and owns spare, the buffer the
+	// last write emptied.
+	out   sync.Mutex
+	dst   io.Writer
+	spare []byte
+
+	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
 }
 
 // NewWriter returns a Writer over w and starts its flusher.
 func NewWriter(w io.Writer) *Writer {
-	bw := &Writer{buf: bufio.NewWriterSize(w, bufferSize), stop: make(chan struct{}), done: make(chan struct{})}
+	bw := &Writer{dst: w, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	bw.space.L = &bw.mu
 	go bw.flushEvery(FlushInterval)
 	return bw
 }
 
-// Write buffers p. A line is never split between flushes.
+// Write queues a copy of p. It waits only when maxSize bytes are already
+// waiting.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.buf.Available() < len(p) {
-		if err := w.buf.Flush(); err != nil {
-			return 0, err
+	for len(w.buf) > 0 && len(w.buf)+len(p) > maxSize {
+		select {
+		case <-w.stop: // no flusher to wait for
+			w.mu.Unlock()
+			w.Flush()
+			w.mu.Lock()
+			continue
+		default:
 		}
+		w.wake()
+		w.space.Wait()
 	}
-	return w.buf.Write(p)
+	w.buf = append(w.buf, p...)
+	if len(w.buf) >= flushSize {
+		w.wake()
+	}
+	w.mu.Unlock()
+	return len(p), nil
 }
 
-// Flush writes what is buffered.
+// wake asks the flusher to write now.
+func (w *Writer) wake() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Flush writes what is waiting, and returns when it is written.
 func (w *Writer) Flush() error {
+	w.out.Lock()
+	defer w.out.Unlock()
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Flush()
+	b := w.buf
+	w.buf = w.spare[:0]
+	w.space.Broadcast()
+	w.mu.Unlock()
+	if len(b) == 0 {
+		w.spare = b
+		return nil
+	}
+	_, err := w.dst.Write(b)
+	if cap(b) > maxSize*2 {
+		b = nil // keep no outsized buffer
+	}
+	w.spare = b
+	return err
 }
 
 // Close stops the flusher and flushes what is left. Writes after Close are
-// buffered but flushed only by Flush.
+// kept but written only by Flush.
 func (w *Writer) Close() error {
 	select {
 	case <-w.stop:
@@ -77,8 +129,9 @@ func (w *Writer) flushEvery(d time.Duration) {
 		case <-w.stop:
 			return
 		case <-t.C:
-			w.Flush() // a failing log destination is nothing to report to
+		case <-w.kick:
 		}
+		w.Flush() // a failing log destination is nothing to report to
 	}
 }
 

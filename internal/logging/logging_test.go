@@ -67,3 +67,63 @@ func TestLinesAreBufferedThenFlushedWhole(t *testing.T) {
 		}
 	}
 }
+
+// blockingWriter blocks every Write until release is closed, and says when
+// the first Write began.
+type blockingWriter struct {
+	entered chan struct{}
+	once    sync.Once
+	release chan struct{}
+	syncBuffer
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.entered) })
+	<-b.release
+	return b.syncBuffer.Write(p)
+}
+
+func TestASlowDestinationDoesNotHoldLoggers(t *testing.T) {
+	out := &blockingWriter{entered: make(chan struct{}), release: make(chan struct{})}
+	log, w := logging.NewBuffered(out, "json", nil)
+	log.Info("first")
+	<-out.entered // the flusher is now stuck writing "first"
+	logged := make(chan struct{})
+	go func() {
+		for range 1000 {
+			log.Info("while the destination is stuck", "pad", strings.Repeat("x", 200))
+		}
+		close(logged)
+	}()
+	select {
+	case <-logged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("logging waited for a stuck destination with far less than the buffer's bound waiting")
+	}
+	close(out.release)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1001 {
+		t.Fatalf("%d lines written, want 1001", n)
+	}
+}
+
+func TestWritesAfterCloseAreKeptAndFlushed(t *testing.T) {
+	var out syncBuffer
+	log, w := logging.NewBuffered(&out, "json", nil)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// More than the buffer's bound: a write must not wait for the
+	// flusher that Close stopped.
+	for range 5000 {
+		log.Info("after close", "pad", strings.Repeat("x", 400))
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 5000 {
+		t.Fatalf("%d lines written, want 5000", n)
+	}
+}
