@@ -32,6 +32,12 @@ var ServiceScopes = []ScopeInfo{
 // AdminOnlyScopes may only ever be held by admins.
 var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite}
 
+// OptInScopes are held by a member only when given explicitly: introspect
+// reads the state of every user's tokens (the revocation feed) and other
+// users' emails (introspection), which a downstream service needs and a
+// person does not.
+var OptInScopes = []string{ScopeIntrospect}
+
 // ScopeInfo is one entry of the catalog.
 type ScopeInfo struct {
 	Name        string
@@ -87,7 +93,7 @@ func ParseCatalog(data []byte) (*Catalog, error) {
 	c.defaults = map[Role][]string{}
 	for _, role := range []Role{RoleAdmin, RoleMember} {
 		for _, s := range c.scopes {
-			if role == RoleAdmin || !slices.Contains(AdminOnlyScopes, s.Name) {
+			if role == RoleAdmin || !slices.Contains(AdminOnlyScopes, s.Name) && !slices.Contains(OptInScopes, s.Name) {
 				c.defaults[role] = append(c.defaults[role], s.Name)
 			}
 		}
@@ -104,7 +110,8 @@ func (c *Catalog) All() []ScopeInfo {
 }
 
 // Default returns the scopes a user of the role may hold when no explicit
-// list was set: the whole catalog, less the admin-only scopes for members.
+// list was set: the whole catalog, less the admin-only and opt-in scopes
+// for members.
 // The list is the catalog's own: callers must not change it.
 func (c *Catalog) Default(role Role) []string {
 	if role != RoleAdmin {

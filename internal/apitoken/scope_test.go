@@ -212,9 +212,10 @@ func TestCatalogDefault(t *testing.T) {
 		want []string
 	}{
 		{apitoken.RoleAdmin, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "users", "users-write", "introspect"}},
-		{apitoken.RoleMember, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "introspect"}},
+		// introspect is opt-in for members.
+		{apitoken.RoleMember, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write"}},
 		// An unknown role is treated as the least privileged.
-		{apitoken.Role("owner"), []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "introspect"}},
+		{apitoken.Role("owner"), []string{"customers", "accounts-write", "api-tokens", "api-tokens-write"}},
 	}
 	for _, tt := range tests {
 		t.Run("a "+string(tt.role)+" gets "+strings.Join(tt.want, " "), func(t *testing.T) {

@@ -55,7 +55,10 @@ func (u *User) MayHold(c *Catalog, scope string) bool {
 	if !c.Has(scope) || (u.Role != RoleAdmin && slices.Contains(AdminOnlyScopes, scope)) {
 		return false
 	}
-	return u.Scopes == nil || slices.Contains(u.Scopes, scope)
+	if u.Scopes == nil {
+		return u.Role == RoleAdmin || !slices.Contains(OptInScopes, scope)
+	}
+	return slices.Contains(u.Scopes, scope)
 }
 
 // UserRequest is a request to create a user.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,6 +182,14 @@ func (c *Config) Finish() error {
 	if c.Issuer == "" {
 		return errors.New("issuer must not be empty")
 	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.HasSuffix(c.PublicURL, "?") || strings.HasSuffix(c.PublicURL, "#") {
+			return fmt.Errorf("TOKEND_PUBLIC_URL must be an http or https URL with a host and no user, query or fragment, such as https://tokens.example.com, not %q", c.PublicURL)
+		}
+		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("log format must be json or text, not %q", c.LogFormat)
 	}
@@ -236,8 +245,8 @@ func (c *Config) Secret(getenv func(string) string, warn func(msg string, args .
 }
 
 func checkSecret(s, source string) (string, error) {
-	if len(s) < keys.MinSecretLength {
-		return "", fmt.Errorf("the secret in %s must be at least %d characters", source, keys.MinSecretLength)
+	if err := keys.CheckSecret(s); err != nil {
+		return "", fmt.Errorf("%s: %w", source, err)
 	}
 	return s, nil
 }

@@ -210,7 +210,7 @@ type warnings []string
 
 func (w *warnings) warn(msg string, args ...any) { *w = append(*w, msg) }
 
-const longSecret = "0123456789abcdef0123456789abcdef" // exactly the minimum length
+const longSecret = "9b1e4d7a0c3f6e2b8d5a1c4f7e0b3d69" // exactly the minimum length
 
 func TestSecret(t *testing.T) {
 	t.Run("TOKEND_SECRET wins over a secret file", func(t *testing.T) {
@@ -229,8 +229,24 @@ func TestSecret(t *testing.T) {
 	t.Run("a TOKEND_SECRET shorter than 32 characters is refused", func(t *testing.T) {
 		c := MustLoad(t, env{}, "-data-dir", t.TempDir())
 		_, err := c.Secret(env{"TOKEND_SECRET": longSecret[1:]}.get, (&warnings{}).warn)
-		if err == nil || !strings.Contains(err.Error(), "TOKEND_SECRET must be at least 32 characters") {
+		if err == nil || !strings.Contains(err.Error(), "TOKEND_SECRET: the secret must be at least 32 characters") {
 			t.Fatalf("Secret = %v, want a too-short error naming TOKEND_SECRET", err)
+		}
+	})
+	t.Run("a TOKEND_SECRET that is not random is refused", func(t *testing.T) {
+		c := MustLoad(t, env{}, "-data-dir", t.TempDir())
+		for _, weak := range []string{strings.Repeat("a", 64), strings.Repeat("ab", 32), strings.Repeat("secret", 8),
+			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "00000000000000000000000000000000000000000000000000000001"} {
+			if _, err := c.Secret(env{"TOKEND_SECRET": weak}.get, (&warnings{}).warn); err == nil || !strings.Contains(err.Error(), "TOKEND_SECRET: the secret is") {
+				t.Errorf("Secret(%q) = %v, want it refused as not random", weak, err)
+			}
+		}
+		// What the README and openssl generate is accepted, as is 32
+		// random hexadecimal digits (128 bits).
+		for _, good := range []string{"3q2+7wABCDEFghijKLMNopqrSTUVwxyz0123456789+/=", "5f0c9a8e2b7d4c1f6a3e8b0d9c2f7a41", longSecret} {
+			if _, err := c.Secret(env{"TOKEND_SECRET": good}.get, (&warnings{}).warn); err != nil {
+				t.Errorf("Secret(%d characters): %v", len(good), err)
+			}
 		}
 	})
 	t.Run("a secret file is read and trimmed, without a warning", func(t *testing.T) {

@@ -68,8 +68,10 @@ func TestNoEscalation(t *testing.T) {
 				caller: h.AdminToken, userID: plain, scope: "customers users", refused: []string{scopePtr}},
 			{name: "an admin cannot give a member the users-write scope",
 				caller: h.AdminToken, userID: plain, scope: "users-write", refused: []string{scopePtr}},
-			{name: "an admin can give a member with default scopes any scope but the admin-only ones",
-				caller: h.AdminToken, userID: plain, scope: "payments-write cards-sensitive api-tokens-write introspect"},
+			{name: "an admin can give a member with default scopes any scope but the admin-only and opt-in ones",
+				caller: h.AdminToken, userID: plain, scope: "payments-write cards-sensitive api-tokens-write"},
+			{name: "introspect is opt-in: a member with default scopes is not given it",
+				caller: h.AdminToken, userID: plain, scope: "customers introspect", refused: []string{scopePtr}},
 
 			// A token minting for its own user grants only what it holds.
 			{name: "a member's token cannot grant a scope it lacks, even one its user may hold",

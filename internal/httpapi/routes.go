@@ -1,17 +1,27 @@
 package httpapi
 
-// routes lists every route tokend serves.
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// routes lists every route tokend serves. Every GET route answers HEAD
+// too, with the same status and headers and no body (RFC 9110, 9.3.2).
 func (s *Server) routes() {
 	e := s.echo
 	e.Use(s.track)
+	get := func(path string, h echo.HandlerFunc, m ...echoMiddleware) {
+		e.Match([]string{http.MethodGet, http.MethodHead}, path, h, m...)
+	}
 
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", s.metrics.handler())
-	e.GET("/.well-known/paseto-keys", s.pasetoKeys)
+	get("/healthz", s.healthz)
+	get("/readyz", s.readyz)
+	get("/metrics", s.metrics.handler())
+	get("/.well-known/paseto-keys", s.pasetoKeys)
 
 	e.POST("/introspect", s.introspect, s.timeout, s.limitBody, s.authenticate)
-	e.GET("/revocations", s.revocations, s.timeout, s.authenticate)
+	get("/revocations", s.revocations, s.timeout, s.authenticate)
 	// Gateways send the authorization request with the original method;
 	// Envoy also appends the original path. It is the one hot route, and
 	// takes no request timeout: it reads the database only on a token's
@@ -21,14 +31,14 @@ func (s *Server) routes() {
 
 	api := []echoMiddleware{s.timeout, s.limitBody, negotiate, s.authenticate}
 	e.POST("/users/:userId/api-tokens", s.createToken, api...)
-	e.GET("/users/:userId/api-tokens", s.listTokens, api...)
-	e.GET("/users/:userId/api-tokens/:tokenId", s.getToken, api...)
+	get("/users/:userId/api-tokens", s.listTokens, api...)
+	get("/users/:userId/api-tokens/:tokenId", s.getToken, api...)
 	e.PATCH("/users/:userId/api-tokens/:tokenId", s.updateToken, api...)
 	e.DELETE("/users/:userId/api-tokens/:tokenId", s.revokeToken, api...)
-	e.GET("/api-tokens", s.listAllTokens, api...)
+	get("/api-tokens", s.listAllTokens, api...)
 
 	e.POST("/users", s.createUser, api...)
-	e.GET("/users", s.listUsers, api...)
-	e.GET("/users/:userId", s.getUser, api...)
+	get("/users", s.listUsers, api...)
+	get("/users/:userId", s.getUser, api...)
 	e.PATCH("/users/:userId", s.updateUser, api...)
 }

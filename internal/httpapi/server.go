@@ -11,8 +11,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"log/slog"
+	"net"
 	"net/http"
-	"net/url"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,9 @@ type Config struct {
 	// nil reports none.
 	DB *sql.DB
 	// PublicURL is the base of the links tokend writes, such as
-	// https://tokens.example.com. When empty, links are built from the
-	// request's Host, or from X-Forwarded-Host and X-Forwarded-Proto when
-	// they come from a trusted proxy.
+	// https://tokens.example.com. When empty, links start with the
+	// address the request's connection reached, such as
+	// http://127.0.0.1:8080.
 	PublicURL string
 	// Proxies decides which peers' forwarding headers to believe.
 	Proxies *clientip.Resolver
@@ -92,28 +93,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.echo.ServeHTTP(w, r)
 }
 
-// baseURL returns the scheme and host links start with.
+// baseURL returns the scheme and host links start with: PublicURL, or
+// else the address the request's connection reached, never anything the
+// request's headers say (a Host or X-Forwarded-Host header is the
+// client's to choose).
 func (s *Server) baseURL(c echo.Context) string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL
 	}
 	r := c.Request()
-	scheme, host := "http", r.Host
+	scheme, host := "http", "localhost"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if s.cfg.Proxies.PeerTrusted(r) {
-		if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-			scheme = p
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			host = netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()).String()
 		}
-		if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-			host = h
-		}
-	}
-	// The Host header is the client's to choose; keep only what a host may
-	// hold, so that it cannot smuggle anything else into a link.
-	if u, err := url.Parse("http://" + host); err != nil || u.Host != host || host == "" {
-		host = "localhost"
 	}
 	return scheme + "://" + host
 }

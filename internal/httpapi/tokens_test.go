@@ -348,7 +348,7 @@ func TestCreateTokenValidatesEachAttribute(t *testing.T) {
 		{name: "a description that is not a string is refused", set: map[string]any{"description": 42}, pointer: "description", detail: "string"},
 
 		{name: "a single known scope is accepted", set: map[string]any{"scope": "customers"}},
-		{name: "tokend's own scopes are accepted", set: map[string]any{"scope": "api-tokens api-tokens-write introspect"}},
+		{name: "tokend's own scopes a member holds by default are accepted", set: map[string]any{"scope": "api-tokens api-tokens-write"}},
 		{name: "an unknown scope is refused", set: map[string]any{"scope": "customers nope"}, pointer: "scope", detail: `"nope"`},
 		{name: "scopes separated by two spaces are refused", set: map[string]any{"scope": "customers  applications"}, pointer: "scope", detail: "single spaces"},
 		{name: "a scope with a leading space is refused", set: map[string]any{"scope": " customers"}, pointer: "scope", detail: "single spaces"},

@@ -17,6 +17,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 )
 
@@ -78,10 +80,48 @@ const MinSecretLength = 32
 // ErrWrongSecret reports a sealed key that does not open with this secret.
 var ErrWrongSecret = errors.New("keys: signing key does not open with this TOKEND_SECRET (was it changed?)")
 
-// NewSealer derives the sealing key from the secret.
-func NewSealer(secret string) (*Sealer, error) {
+// minSecretBits is the least information a secret must appear to carry,
+// estimated from the frequency of its characters: a random secret of
+// MinSecretLength hexadecimal digits carries 128 bits and appears to carry
+// about 110.
+const minSecretBits = 96
+
+// CheckSecret reports whether the secret is fit to seal signing keys: at
+// least MinSecretLength characters, not one short pattern repeated, and
+// characters varied enough to carry minSecretBits bits. It cannot tell a
+// random secret from a guessable one that looks random; generate secrets
+// with `openssl rand -base64 32`.
+func CheckSecret(secret string) error {
 	if len(secret) < MinSecretLength {
-		return nil, fmt.Errorf("keys: TOKEND_SECRET must be at least %d characters", MinSecretLength)
+		return fmt.Errorf("the secret must be at least %d characters", MinSecretLength)
+	}
+	for n := 1; n <= len(secret)/2; n++ {
+		if len(secret)%n == 0 && strings.Repeat(secret[:n], len(secret)/n) == secret {
+			return errors.New("the secret is one short pattern repeated: use a random secret (openssl rand -base64 32)")
+		}
+	}
+	var counts [256]int
+	for i := 0; i < len(secret); i++ {
+		counts[secret[i]]++
+	}
+	bits := 0.0
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / float64(len(secret))
+			bits -= float64(c) * math.Log2(p)
+		}
+	}
+	if bits < minSecretBits {
+		return errors.New("the secret is too regular to be random: use a random secret (openssl rand -base64 32)")
+	}
+	return nil
+}
+
+// NewSealer derives the sealing key from the secret, which CheckSecret must
+// accept.
+func NewSealer(secret string) (*Sealer, error) {
+	if err := CheckSecret(secret); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
 	}
 	key, err := hkdf.Key(sha256.New, []byte(secret), []byte("tokend"), "tokend signing-key seal v1", 32)
 	if err != nil {

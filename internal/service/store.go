@@ -31,6 +31,9 @@ type (
 		// in one transaction.
 		Update(ctx context.Context, id string, fn func(*apitoken.User) error) (apitoken.User, error)
 		ChangedUsers(ctx context.Context, after apitoken.Position, limit int) ([]apitoken.UserState, error)
+		// ActiveAdmins returns the enabled admins' ids and locks them
+		// until the transaction ends.
+		ActiveAdmins(ctx context.Context) ([]string, error)
 	}
 
 	// TokenStore keeps tokens' metadata.

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -86,13 +87,22 @@ func (s *Service) UpdateUser(ctx context.Context, p *Principal, userID string, u
 }
 
 // updateUser applies fn to the user in one transaction, stamping UpdatedAt.
+// Whoever asks, the last enabled admin is neither disabled nor demoted, so
+// that someone can always undo a mistake.
 func (s *Service) updateUser(ctx context.Context, userID string, fn func(*apitoken.User) error) (apitoken.User, error) {
 	var u apitoken.User
 	err := s.tx.InTx(ctx, func(ctx context.Context) error {
-		var err error
+		admins, err := s.users.ActiveAdmins(ctx)
+		if err != nil {
+			return err
+		}
 		u, err = s.users.Update(ctx, userID, func(u *apitoken.User) error {
+			wasAdmin := slices.Contains(admins, u.ID)
 			if err := fn(u); err != nil {
 				return err
+			}
+			if wasAdmin && len(admins) == 1 && (u.Role != apitoken.RoleAdmin || u.Disabled) {
+				return apitoken.Errorf(apitoken.Conflict, "This is the last enabled admin: make another user an admin first.")
 			}
 			u.UpdatedAt = s.now().UTC()
 			return nil

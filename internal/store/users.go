@@ -127,6 +127,19 @@ func (us *Users) Get(ctx context.Context, id string) (apitoken.User, error) {
 	return row.user(), nil
 }
 
+// ActiveAdmins returns the ids of the enabled admins, in id order, and
+// locks their rows until the transaction ends: two changes that could each
+// leave the other's admin as the last one then run one after the other.
+func (us *Users) ActiveAdmins(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := us.s.tx(ctx, func(tx *gorm.DB) error {
+		return lockForUpdate(tx.Model(&userRow{})).
+			Where("role = ? AND disabled = ?", string(apitoken.RoleAdmin), false).
+			Order("id").Pluck("id", &ids).Error
+	})
+	return ids, us.s.wrap(err, "")
+}
+
 // List returns users ordered by creation, and how many there are in all.
 func (us *Users) List(ctx context.Context, limit, offset int) ([]apitoken.User, int64, error) {
 	ctx, done, err := us.s.begin(ctx)

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/pkg/errcode"
+)
+
+// TestTheLastAdminIsNeverDisabled: the command line, like the API, keeps
+// an enabled admin, so someone can always undo a mistake.
+func TestTheLastAdminIsNeverDisabled(t *testing.T) {
+	env := newEnv(t, store.SQLite)
+	first := onlyLine(t, "users create", mustCLI(t, env, "users", "create", "--email", "first@example.com", "--role", "admin"))
+	_, errOut, err := cli(t, env, "users", "disable", first)
+	if got, want := exitCode(err), errcode.Conflict.Exit(); got != want {
+		t.Fatalf("disabling the only admin exits %d (%v), want %d\n%s", got, err, want, errOut)
+	}
+	if out := mustCLI(t, env, "users", "list"); !strings.Contains(strings.Join(strings.Fields(out), " "), first+" first@example.com admin false false") {
+		t.Fatalf("the refused disable changed the admin:\n%s", out)
+	}
+	second := onlyLine(t, "users create", mustCLI(t, env, "users", "create", "--email", "second@example.com", "--role", "admin"))
+	mustCLI(t, env, "users", "disable", first)
+	if _, _, err := cli(t, env, "users", "disable", second); exitCode(err) != errcode.Conflict.Exit() {
+		t.Fatalf("disabling the last enabled admin: %v, want a conflict", err)
+	}
+	mustCLI(t, env, "users", "enable", first)
+	mustCLI(t, env, "users", "disable", second)
+}
+
+// TestServeRefusesAWeakSecretBeforeTouchingTheDatabase: a secret that is
+// not random stops serve before any database or file is created.
+func TestServeRefusesAWeakSecretBeforeTouchingTheDatabase(t *testing.T) {
+	env := newEnv(t, store.SQLite).with("TOKEND_SECRET", strings.Repeat("a", 64), "TOKEND_LISTEN", "127.0.0.1:0")
+	_, errOut, err := cli(t, env, "serve")
+	if err == nil || !strings.Contains(errOut+err.Error(), "TOKEND_SECRET") {
+		t.Fatalf("serve with 64 × \"a\" as its secret: %v\n%s", err, errOut)
+	}
+	if entries, _ := os.ReadDir(env["TOKEND_DATA_DIR"]); len(entries) != 0 {
+		t.Fatalf("serve created %v before refusing the secret", entries)
+	}
+}
+
+// TestAnInvalidPublicURLIsRefused: links are built on TOKEND_PUBLIC_URL,
+// so a value links cannot start with stops every command at once.
+func TestAnInvalidPublicURLIsRefused(t *testing.T) {
+	for _, bad := range []string{"tokens.example.com", "ftp://tokens.example.com", "https://", "https://u:p@tokens.example.com",
+		"https://tokens.example.com/?x=1", "https://tokens.example.com/#top", "http://exa mple.com"} {
+		env := newEnv(t, store.SQLite).with("TOKEND_PUBLIC_URL", bad, "TOKEND_LISTEN", "127.0.0.1:0")
+		_, errOut, err := cli(t, env, "serve")
+		if err == nil || !strings.Contains(errOut+err.Error(), "TOKEND_PUBLIC_URL") {
+			t.Errorf("serve with TOKEND_PUBLIC_URL=%q: %v\n%s", bad, err, errOut)
+		}
+		if _, err := os.Stat(filepath.Join(env["TOKEND_DATA_DIR"], "tokend.db")); err == nil {
+			t.Errorf("serve with TOKEND_PUBLIC_URL=%q created the database", bad)
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package httpapi_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/pkg/verifier"
+)
+
+// TestHeadAnswersLikeGet sends HEAD to every GET route: the status and the
+// headers are GET's, and no body comes back.
+func TestHeadAnswersLikeGet(t *testing.T) {
+	h := newHarness(t, options{})
+	member := h.user(apitoken.RoleMember)
+	_, tokenID := h.mint(member, tokenSpec{scope: "customers"})
+	for _, path := range []string{
+		"/healthz", "/readyz", "/metrics", "/.well-known/paseto-keys", "/revocations",
+		"/users", "/users/" + member, tokensPath(member), tokenPath(member, tokenID), "/api-tokens",
+		"/users/" + member + "/api-tokens/0193a6c2-59e1-7b0e-8c2f-3e1f4c8d9a10", // not found
+	} {
+		t.Run(path, func(t *testing.T) {
+			get := h.do(req{method: http.MethodGet, path: path, token: h.AdminToken})
+			head := h.do(req{method: http.MethodHead, path: path, token: h.AdminToken})
+			if head.StatusCode != get.StatusCode {
+				t.Errorf("HEAD %s = %d, GET = %d", path, head.StatusCode, get.StatusCode)
+			}
+			if a, b := head.Header.Get("Content-Type"), get.Header.Get("Content-Type"); a != b {
+				t.Errorf("HEAD Content-Type = %q, GET's = %q", a, b)
+			}
+			if len(head.Body) != 0 {
+				t.Errorf("HEAD answered with a body of %d bytes", len(head.Body))
+			}
+		})
+	}
+	t.Run("HEAD needs the token GET needs", func(t *testing.T) {
+		r := h.do(req{method: http.MethodHead, path: "/users"})
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("HEAD /users without a token = %d, want 401", r.StatusCode)
+		}
+	})
+}
+
+// TestLinksIgnoreTheHostHeader sends a Host and an X-Forwarded-Host of an
+// attacker's: without TOKEND_PUBLIC_URL links start with the address the
+// connection reached, never with either header.
+func TestLinksIgnoreTheHostHeader(t *testing.T) {
+	h := newHarness(t, options{trustedProxies: "127.0.0.1/32"})
+	for _, header := range []string{"Host", "X-Forwarded-Host"} {
+		t.Run(header, func(t *testing.T) {
+			hr, err := http.NewRequest(http.MethodGet, h.URL+tokensPath(h.AdminID), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hr.Header.Set("Authorization", "Bearer "+h.AdminToken)
+			if header == "Host" {
+				hr.Host = "evil.example"
+			} else {
+				hr.Header.Set(header, "evil.example")
+				hr.Header.Set("X-Forwarded-Proto", "https")
+			}
+			resp, err := http.DefaultClient.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if strings.Contains(string(body), "evil.example") {
+				t.Fatalf("a link echoes the %s header: %s", header, body)
+			}
+			if !strings.Contains(string(body), `"self":"`+h.URL+tokensPath(h.AdminID)) {
+				t.Fatalf("links do not start with the listener's address %s: %s", h.URL, body)
+			}
+		})
+	}
+}
+
+// TestMembersHoldIntrospectOnlyWhenGiven: introspect reads every user's
+// token states and names, so a member holds it only when an admin gives
+// it explicitly, as to a downstream service's user.
+func TestMembersHoldIntrospectOnlyWhenGiven(t *testing.T) {
+	h := newHarness(t, options{})
+	member := h.user(apitoken.RoleMember)
+	attrs := validAttrs()
+	attrs["scope"] = "introspect"
+	r := h.do(req{method: http.MethodPost, path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)})
+	if r.StatusCode < 400 || r.StatusCode >= 500 {
+		t.Fatalf("a token with introspect for a member without it: %d, want a refusal\n%s", r.StatusCode, r.Body)
+	}
+	// A token carrying introspect for such a member (issued before the
+	// scope became opt-in) does not get it.
+	now := time.Now()
+	old := h.forge(member, verifier.Claims{Scope: "introspect customers", IssuedAt: now, NotBefore: now, Expiration: now.Add(time.Hour)}, nil)
+	h.do(req{method: http.MethodGet, path: "/revocations", token: old}).expectStatus(t, http.StatusForbidden, "")
+	service := h.user(apitoken.RoleMember, "introspect", "customers")
+	tok, _ := h.mint(service, tokenSpec{scope: "introspect"})
+	h.do(req{method: http.MethodGet, path: "/revocations", token: tok}).expectStatus(t, http.StatusOK, "")
+}
+
+// TestTwoAdminsDisabledAtOnceLeaveOne disables the two enabled admins at
+// the same time, over and over: each time exactly one disable succeeds.
+func TestTwoAdminsDisabledAtOnceLeaveOne(t *testing.T) {
+	forEachDB(t, func(t *testing.T, h *harness) {
+		other := h.user(apitoken.RoleAdmin)
+		ctx := context.Background()
+		for range 10 {
+			errs := make(chan error, 2)
+			for _, id := range []string{h.AdminID, other} {
+				go func() {
+					_, err := h.Service.SetUserDisabled(ctx, id, true)
+					errs <- err
+				}()
+			}
+			var conflicts int
+			for range 2 {
+				if err := <-errs; apitoken.ErrorCode(err) == apitoken.Conflict {
+					conflicts++
+				} else if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if conflicts != 1 {
+				t.Fatalf("%d of the two disables were refused, want exactly one", conflicts)
+			}
+			for _, id := range []string{h.AdminID, other} {
+				if _, err := h.Service.SetUserDisabled(ctx, id, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	})
+}
