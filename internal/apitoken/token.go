@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -186,11 +187,34 @@ func checkDescription(d string) *Error {
 		return FieldErrorf("description", "description must not be blank")
 	case strings.IndexFunc(d, isControl) >= 0:
 		return FieldErrorf("description", "description must not contain control characters")
+	case strings.IndexFunc(d, isBidiControl) >= 0:
+		return FieldErrorf("description", "description must not contain bidirectional text controls (U+202A to U+202E, U+2066 to U+2069), which make text display in another order than it reads")
+	case strings.IndexFunc(d, isVisible) < 0:
+		return FieldErrorf("description", "description must not be blank: it needs a visible character")
 	}
 	return nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+// isControl reports the C0 and C1 control characters and DEL.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+
+// isBidiControl reports the explicit bidirectional embeddings, overrides
+// and isolates, with which a description could display as something else
+// (the "Trojan Source" trick).
+func isBidiControl(r rune) bool { return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) }
+
+// isVisible reports a character that shows: not white space, not a format
+// character (zero-width spaces and joiners, marks), not a default-ignorable
+// filler such as U+3164 HANGUL FILLER or U+115F.
+func isVisible(r rune) bool {
+	switch {
+	case unicode.IsSpace(r), unicode.Is(unicode.Cf, r), unicode.Is(unicode.Mn, r), unicode.Is(unicode.Me, r):
+		return false
+	case r == 0x115f || r == 0x1160 || r == 0x3164 || r == 0xffa0 || r == 0x2800 || (r >= 0xfe00 && r <= 0xfe0f):
+		return false // fillers and variation selectors that render as nothing
+	}
+	return unicode.IsGraphic(r)
+}
 
 // TimeFormat is how tokend writes times: RFC 3339 in UTC with milliseconds,
 // like Unit's examples.
@@ -205,8 +229,11 @@ func FormatTime(t time.Time) string {
 // second, the precision of a token's exp claim: the expiration tokend
 // stores and shows is then exactly the one in the token.
 func parseTime(field, s string) (time.Time, *Error) {
+	// Go also reads a comma before the fraction (ISO 8601 allows it), which
+	// RFC 3339 does not: refuse it rather than accept what other readers
+	// of the same document may not.
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	if err != nil || strings.ContainsRune(s, ',') {
 		return time.Time{}, FieldErrorf(field, "%s must be an RFC 3339 date-time such as 2027-07-01T13:47:17.000Z", field)
 	}
 	return t.UTC().Truncate(time.Second), nil

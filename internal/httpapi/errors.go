@@ -56,7 +56,19 @@ type errorSource struct {
 
 type errorDocument struct {
 	Errors []*errorObject `json:"errors"`
+	Meta   *errorsMeta    `json:"meta,omitempty"`
 }
+
+// errorsMeta says how many errors a document left out.
+type errorsMeta struct {
+	TotalErrors int `json:"totalErrors"`
+	ShownErrors int `json:"shownErrors"`
+}
+
+// maxErrors is the most error objects a response lists: enough for every
+// problem a real client makes at once, and a bound on what a document
+// with thousands of bad members costs to answer.
+const maxErrors = 20
 
 // handleError is Echo's error handler: it turns any error a handler or
 // middleware returns into a JSON:API error document.
@@ -100,6 +112,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 			seen[key] = true
 			doc.Errors = append(doc.Errors, obj)
 		}
+	}
+	if n := len(doc.Errors); n > maxErrors {
+		doc.Errors = doc.Errors[:maxErrors]
+		doc.Meta = &errorsMeta{TotalErrors: n, ShownErrors: maxErrors}
 	}
 	if err := writeJSON(c, status, mediaType, doc); err != nil {
 		s.log.Warn("write error response", "err", err)

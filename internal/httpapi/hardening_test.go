@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,108 @@ func TestTwoAdminsDisabledAtOnceLeaveOne(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestDocumentsEncodingJSONWouldBendAreRefused sends documents that
+// encoding/json reads without complaint but that mean something else to
+// another reader: each is a 400 pointing at the place, and changes nothing.
+func TestDocumentsEncodingJSONWouldBendAreRefused(t *testing.T) {
+	forEachDB(t, func(t *testing.T, h *harness) {
+		member := h.user(apitoken.RoleMember)
+		_, tokenID := h.mint(member, tokenSpec{scope: "customers"})
+		exp := time.Now().Add(24 * time.Hour).UTC().Format("2006-01-02T15:04:05Z")
+		for _, tc := range []struct {
+			name, method, path, body, pointer string
+		}{
+			{"invalid UTF-8 in a value", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"description":"caf` + "\xe9" + `","scope":"customers","expiration":"` + exp + `"}}}`,
+				"/data/attributes/description"},
+			{"invalid UTF-8 in a member name", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"descr` + "\xff" + `":"x","description":"d","scope":"customers","expiration":"` + exp + `"}}}`,
+				"/data/attributes/descr\ufffd"},
+			{"invalid UTF-8 in an array", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"description":"d","scope":"customers","expiration":"` + exp + `","resources":[{"type":"account","ids":["1","` + "\xc3" + `"]}]}}}`,
+				"/data/attributes/resources/0/ids/1"},
+			{"a repeated attribute", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"description":"d","scope":"customers","scope":"customers payments-write","expiration":"` + exp + `"}}}`,
+				"/data/attributes/scope"},
+			{"a repeated top-level member", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{}},"data":{"type":"apiToken","attributes":{"description":"d","scope":"customers","expiration":"` + exp + `"}}}`,
+				"/data"},
+			{"a repeated attribute in an update", "PATCH", tokenPath(member, tokenID),
+				`{"data":{"type":"apiToken","id":"` + tokenID + `","attributes":{"enabled":true,"enabled":false}}}`,
+				"/data/attributes/enabled"},
+			{"an expiration with a comma before its fraction", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"description":"d","scope":"customers","expiration":"` + strings.Replace(exp, "Z", ",5Z", 1) + `"}}}`,
+				"/data/attributes/expiration"},
+			{"a description with a right-to-left override", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"description":"ci \u202Etxt.exe","scope":"customers","expiration":"` + exp + `"}}}`,
+				"/data/attributes/description"},
+			{"a description with a C1 control", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"description":"a\u0085b","scope":"customers","expiration":"` + exp + `"}}}`,
+				"/data/attributes/description"},
+			{"a description of zero-width characters", "POST", tokensPath(member),
+				`{"data":{"type":"apiToken","attributes":{"description":"\u200b\u200d\ufeff","scope":"customers","expiration":"` + exp + `"}}}`,
+				"/data/attributes/description"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				before := storedTokens(t, h)
+				r := h.do(req{method: tc.method, path: tc.path, token: h.AdminToken, body: tc.body})
+				r.expectStatus(t, http.StatusBadRequest, "")
+				checkErrorDocument(t, r, tc.pointer)
+				if after := storedTokens(t, h); after != before {
+					t.Errorf("the refused request changed the token count from %d to %d", before, after)
+				}
+				if tc.method == "PATCH" {
+					got := h.do(req{method: "GET", path: tc.path, token: h.AdminToken})
+					if got.attrs()["enabled"] != true {
+						t.Errorf("the refused update changed the token: %s", got.Body)
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestErrorListsAreBounded sends 3,000 unknown attributes: the answer lists
+// 20 errors and says how many there were.
+func TestErrorListsAreBounded(t *testing.T) {
+	h := newHarness(t, options{})
+	attrs := validAttrs()
+	for i := range 3000 {
+		attrs["unknown"+strconv.Itoa(i)] = i
+	}
+	r := h.do(req{method: "POST", path: tokensPath(h.AdminID), token: h.AdminToken, body: createBody(attrs)})
+	r.expectStatus(t, http.StatusBadRequest, "")
+	if n := len(r.errors()); n != 20 {
+		t.Errorf("%d error objects, want 20", n)
+	}
+	meta, _ := r.doc()["meta"].(map[string]any)
+	if meta["totalErrors"] != 3000.0 || meta["shownErrors"] != 20.0 {
+		t.Errorf("meta = %v, want totalErrors 3000 and shownErrors 20", meta)
+	}
+	if len(r.Body) > 8<<10 {
+		t.Errorf("the error document is %d bytes", len(r.Body))
+	}
+}
+
+// TestTokensInPathsAreNotLogged puts a real token in a request path: the
+// access log names the path with the token replaced.
+func TestTokensInPathsAreNotLogged(t *testing.T) {
+	h := newHarness(t, options{})
+	tok, _ := h.mint(h.user(apitoken.RoleMember), tokenSpec{scope: "customers"})
+	h.do(req{method: "GET", path: "/users/" + tok + "/api-tokens", token: h.AdminToken})
+	h.do(req{method: "GET", path: "/auth/api/" + tok, token: tok})
+	h.do(req{method: "GET", path: "/users/k2.secret.AAAA/api-tokens", token: h.AdminToken})
+	// A small answer is sent when the handler returns, after its log line
+	// was written.
+	logs := h.Logs.String()
+	for _, secret := range []string{tok, tok[len(tok)-20:], "k2.secret.AAAA"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the log holds a token from a path:\n%s", logs)
+		}
+	}
+	if !strings.Contains(logs, `"path":"/users/[redacted]/api-tokens"`) || !strings.Contains(logs, `"path":"/auth/api/[redacted]"`) {
+		t.Fatalf("the paths were not logged with the token redacted:\n%s", logs)
+	}
 }

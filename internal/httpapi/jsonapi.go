@@ -183,6 +183,9 @@ func decodeDocument(c echo.Context, sh shape, wantID string, dst any) (apitoken.
 // checkDocument checks the document's structure and returns its usable
 // attributes and the problems with the others.
 func checkDocument(body []byte, sh shape, wantID string) (map[string]json.RawMessage, apitoken.Errors, error) {
+	if err := strictJSON(body); err != nil {
+		return nil, nil, err
+	}
 	var doc map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&doc); err != nil || doc == nil {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -100,7 +101,7 @@ func (s *Server) logRequest(c echo.Context, x *exchange, took time.Duration) {
 	attrs := make([]slog.Attr, 0, 10)
 	attrs = append(attrs,
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", loggedPath(r.URL.Path)),
 		slog.String("route", c.Path()),
 		slog.Int("status", res.Status),
 		slog.Int64("bytes", res.Size),
@@ -112,6 +113,33 @@ func (s *Server) logRequest(c echo.Context, x *exchange, took time.Duration) {
 		attrs = append(attrs, slog.String("user_id", p.User.ID), slog.String("token_id", p.Token.ID))
 	}
 	s.log.LogAttrs(ctx(c), level, "request", attrs...)
+}
+
+// loggedPath returns the path with every segment that could be a secret
+// replaced by "[redacted]" (see secretShaped).
+func loggedPath(p string) string {
+	found := false
+	for seg := range strings.SplitSeq(p, "/") {
+		found = found || secretShaped(seg)
+	}
+	if !found {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		if secretShaped(seg) {
+			segs[i] = "[redacted]"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+// secretShaped reports a path segment that may be a token or key pasted
+// into a URL: PASETO and PASERK strings hold ".public.", ".local." or
+// ".secret.", and no tokend path segment is longer than 64 bytes (ids are
+// 36), so anything longer is taken for a secret too.
+func secretShaped(seg string) bool {
+	return len(seg) > 64 || strings.Contains(seg, ".public.") || strings.Contains(seg, ".local.") || strings.Contains(seg, ".secret.")
 }
 
 // validRequestID reports whether a client's request id is 1 to 64 letters,
