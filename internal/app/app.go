@@ -93,13 +93,15 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	svc := service.New(service.Deps{
 		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Credentials: state, Keys: ring, Catalog: catalog,
-	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, Now: opt.Now})
+	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, MaxTokensPerUser: cfg.MaxTokensPerUser, Now: opt.Now})
 	handler := httpapi.NewServer(log, httpapi.Config{
 		DB:             st.SQL(),
 		PublicURL:      cfg.PublicURL,
 		Proxies:        clientip.New(cfg.TrustedProxies),
 		RequestTimeout: cfg.RequestTimeout,
 		Now:            opt.Now,
+		AuthFailures:   cfg.AuthFailures,
+		TokenCreates:   cfg.TokenCreates,
 	}, svc)
 	ok = true
 	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, cfg: cfg, log: log}, nil

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/internal/ratelimit"
 	"github.com/tokend/tokend/pkg/clientip"
 )
 
@@ -63,6 +64,13 @@ type Config struct {
 	StateMaxAge time.Duration
 	// StateTokens bounds the tokens whose state a replica holds in memory.
 	StateTokens int
+	// AuthFailures limits failed authentications per client address,
+	// TokenCreates token creations per user through the API; both per
+	// replica.
+	AuthFailures, TokenCreates ratelimit.Rule
+	// MaxTokensPerUser bounds a user's tokens that are neither revoked
+	// nor expired.
+	MaxTokensPerUser int
 	// BootstrapTokenFile is where serve writes the bootstrap admin token
 	// when its standard output is not a terminal; empty means the file
 	// bootstrap-token in DataDir.
@@ -81,6 +89,14 @@ const (
 	DefaultRequestTimeout   = 10 * time.Second
 	DefaultStateMaxAge      = 5 * time.Second
 	DefaultStateTokens      = 100_000
+	DefaultMaxTokensPerUser = 1000
+)
+
+// The default rate limits: generous for people and automation, tight for
+// a flood of bad tokens or a runaway script.
+var (
+	DefaultAuthFailures = ratelimit.Rule{Events: 100, Per: time.Minute}
+	DefaultTokenCreates = ratelimit.Rule{Events: 60, Per: time.Minute}
 )
 
 // Register defines tokend's flags on fs, with defaults taken from the
@@ -116,6 +132,7 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	c.MaxTokenLifetime = DefaultMaxTokenLifetime
 	c.RequestTimeout = DefaultRequestTimeout
 	c.StateMaxAge, c.StateTokens = DefaultStateMaxAge, DefaultStateTokens
+	c.AuthFailures, c.TokenCreates, c.MaxTokensPerUser = DefaultAuthFailures, DefaultTokenCreates, DefaultMaxTokensPerUser
 	c.envErrs = map[string]error{}
 	for _, p := range []struct {
 		flag, env, usage string
@@ -131,6 +148,12 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.StateMaxAge, err = ParseDuration(s); return }},
 		{"state-tokens", "TOKEND_STATE_TOKENS", "most tokens whose state a replica holds in memory",
 			func(s string) (err error) { c.StateTokens, err = strconv.Atoi(s); return }},
+		{"rate-auth-failures", "TOKEND_RATE_AUTH_FAILURES", "failed authentications allowed per client address, such as 100/1m, or off; per replica",
+			func(s string) (err error) { c.AuthFailures, err = ratelimit.ParseRule(s); return }},
+		{"rate-token-creates", "TOKEND_RATE_TOKEN_CREATES", "tokens one user may create through the API, such as 60/1m, or off; per replica",
+			func(s string) (err error) { c.TokenCreates, err = ratelimit.ParseRule(s); return }},
+		{"max-tokens-per-user", "TOKEND_MAX_TOKENS_PER_USER", "most tokens a user may hold that are neither revoked nor expired",
+			func(s string) (err error) { c.MaxTokensPerUser, err = strconv.Atoi(s); return }},
 		{"log-level", "TOKEND_LOG_LEVEL", "debug, info, warn or error",
 			func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) }},
 	} {
@@ -175,6 +198,9 @@ func (c *Config) Finish() error {
 	}
 	if c.RequestTimeout <= 0 {
 		return errors.New("request timeout must be positive")
+	}
+	if c.MaxTokensPerUser <= 0 {
+		return errors.New("max tokens per user must be positive")
 	}
 	if c.StateMaxAge <= 0 || c.StateTokens <= 0 {
 		return errors.New("state max age and state tokens must be positive")

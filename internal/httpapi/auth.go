@@ -6,6 +6,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/ratelimit"
+	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/verifier"
 )
 
@@ -14,21 +16,41 @@ import (
 // nor 403) counts as a use of the token.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		raw, err := bearerToken(c.Request())
+		p, err := s.authenticateRequest(c)
 		if err != nil {
 			return err
 		}
-		p, err := s.svc.Authenticate(ctx(c), raw, clientIP(c))
-		if err != nil {
-			return err
-		}
-		setPrincipal(c, p)
 		err = next(c)
 		if code := apitoken.ErrorCode(err); code != apitoken.Unauthorized && code != apitoken.Forbidden {
 			s.svc.RecordUse(p)
 		}
 		return err
 	}
+}
+
+// authenticateRequest authenticates the request's bearer token and makes
+// its principal available to the rest of the request. A client address
+// that failed authentication too often lately is refused with 429 before
+// its token is looked at; every 401 counts as one failure.
+func (s *Server) authenticateRequest(c echo.Context) (*service.Principal, error) {
+	ip, now := clientIP(c), s.now()
+	key := ip.String()
+	if ok, retry := s.authFailures.Check(key, now); !ok {
+		return nil, rateLimitedf(retry, "Too many failed authentications from this address; try again in %d s.", ratelimit.RetryAfterSeconds(retry))
+	}
+	raw, err := bearerToken(c.Request())
+	var p *service.Principal
+	if err == nil {
+		p, err = s.svc.Authenticate(ctx(c), raw, ip)
+	}
+	if err != nil {
+		if apitoken.ErrorCode(err) == apitoken.Unauthorized {
+			s.authFailures.Take(key, now)
+		}
+		return nil, err
+	}
+	setPrincipal(c, p)
+	return p, nil
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header, as

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/jsonapi"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/ratelimit"
 	"github.com/tokend/tokend/pkg/errcode"
 )
 
@@ -20,19 +22,21 @@ import (
 // apitoken.Error), the HTTP layer itself (a requestError) or Echo. Its code
 // means, in errcode's one table, the status and title it gets.
 type problem struct {
-	code      errcode.Code
-	detail    string
-	pointer   string // a JSON pointer into the request document
-	parameter string // the query parameter at fault
-	scope     string // the scopes a forbidden request needed
-	err       error  // the cause, logged, never shown
+	code       errcode.Code
+	detail     string
+	pointer    string        // a JSON pointer into the request document
+	parameter  string        // the query parameter at fault
+	scope      string        // the scopes a forbidden request needed
+	retryAfter time.Duration // when to try again, for a rate limit
+	err        error         // the cause, logged, never shown
 }
 
 // requestError is a problem with a request as HTTP carries it (its media
 // types, its size, its method), which the domain knows nothing of.
 type requestError struct {
-	code   errcode.Code
-	detail string
+	code       errcode.Code
+	detail     string
+	retryAfter time.Duration // when to try again, for a rate limit
 }
 
 func (e *requestError) Error() string { return string(e.code) + ": " + e.detail }
@@ -40,6 +44,12 @@ func (e *requestError) Error() string { return string(e.code) + ": " + e.detail 
 // requestErrorf returns a requestError with a formatted detail.
 func requestErrorf(code errcode.Code, format string, args ...any) error {
 	return &requestError{code: code, detail: fmt.Sprintf(format, args...)}
+}
+
+// rateLimitedf returns the refusal of a rate limit: 429, with a
+// Retry-After of retry.
+func rateLimitedf(retry time.Duration, format string, args ...any) error {
+	return &requestError{code: errcode.RateLimited, detail: fmt.Sprintf(format, args...), retryAfter: retry}
 }
 
 // errorObject is a JSON:API error object. google/jsonapi's ErrorObject has
@@ -86,8 +96,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if status == http.StatusUnauthorized || (status == http.StatusForbidden && list[0].pointer == "") {
 		h.Set("WWW-Authenticate", challenge(c.Request(), status, list[0]))
 	}
-	if status == http.StatusServiceUnavailable {
+	switch {
+	case status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", "5")
+	case list[0].retryAfter > 0:
+		h.Set("Retry-After", strconv.Itoa(ratelimit.RetryAfterSeconds(list[0].retryAfter)))
 	}
 	if c.Request().Method == http.MethodHead {
 		h.Set("Content-Type", mediaType)
@@ -133,7 +146,7 @@ func problems(err error) []problem {
 	case errors.As(err, &tooLarge):
 		return []problem{{code: errcode.PayloadTooLarge, detail: fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit)}}
 	case errors.As(err, &re):
-		return []problem{{code: re.code, detail: re.detail}}
+		return []problem{{code: re.code, detail: re.detail, retryAfter: re.retryAfter}}
 	case errors.As(err, &he):
 		code, ok := errcode.ForStatus(he.Code)
 		if !ok {

@@ -53,6 +53,7 @@ type options struct {
 	trustedProxies string
 	maxLifetime    time.Duration
 	requestTimeout time.Duration
+	env            map[string]string // more TOKEND_* settings
 }
 
 // forEachDB runs fn against a fresh harness on every database dialect.
@@ -76,6 +77,7 @@ func newHarness(t testing.TB, opt options) *harness {
 		Logs:           logs,
 		MaxLifetime:    opt.maxLifetime,
 		RequestTimeout: opt.requestTimeout,
+		Env:            opt.env,
 	})
 	return &harness{
 		t: t, URL: srv.URL, Handler: srv.Handler, Store: srv.Store, Ring: srv.Ring, Service: srv.Service,

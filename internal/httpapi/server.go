@@ -20,6 +20,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokend/tokend/internal/ratelimit"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/clientip"
 )
@@ -43,6 +44,10 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AuthFailures limits the failed authentications (401s) from one
+	// client address; TokenCreates the tokens one user creates through
+	// the API. The zero Rule is no limit. Both are per replica.
+	AuthFailures, TokenCreates ratelimit.Rule
 }
 
 // DefaultBodyLimit is the largest request body tokend accepts by default.
@@ -56,6 +61,8 @@ type Server struct {
 	cfg     Config
 	now     func() time.Time
 	metrics *metrics
+	// authFailures and tokenCreates apply cfg's rules.
+	authFailures, tokenCreates *ratelimit.Limiter
 	// idPrefix and requests make request ids: see requestID.
 	idPrefix string
 	requests atomic.Uint64
@@ -82,7 +89,8 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	prefix := make([]byte, 4)
 	rand.Read(prefix)
 	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB),
-		idPrefix: hex.EncodeToString(prefix) + "-"}
+		idPrefix:     hex.EncodeToString(prefix) + "-",
+		authFailures: ratelimit.New(cfg.AuthFailures), tokenCreates: ratelimit.New(cfg.TokenCreates)}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/ratelimit"
 )
 
 // apiToken is the JSON:API representation of a token. The token string
@@ -143,6 +144,9 @@ func (s *Server) createToken(c echo.Context) error {
 	}
 	if err := s.svc.MayWriteTokens(ctx(c), principalOf(c), c.Param("userId"), ""); err != nil {
 		return err
+	}
+	if ok, retry := s.tokenCreates.Take(principalOf(c).User.ID, s.now()); !ok {
+		return rateLimitedf(retry, "Too many tokens created by this user lately; try again in %d s.", ratelimit.RetryAfterSeconds(retry))
 	}
 	var in apiTokenInput
 	attrErrs, err := decodeDocument(c, createTokenShape, "", &in)

@@ -111,15 +111,10 @@ func (s *Server) forwardAuth(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	raw, err := bearerToken(r)
+	p, err := s.authenticateRequest(c)
 	if err != nil {
 		return err
 	}
-	p, err := s.svc.Authenticate(ctx(c), raw, clientIP(c))
-	if err != nil {
-		return err
-	}
-	setPrincipal(c, p)
 	if missing := apitoken.Subtract(required, p.Scopes); len(missing) > 0 {
 		return &apitoken.Error{Code: apitoken.Forbidden, Scope: strings.Join(required, " "),
 			Detail: "The token lacks the " + apitoken.QuoteList(missing) + " scope."}

@@ -31,6 +31,9 @@ type Config struct {
 	Issuer string
 	// MaxLifetime is the longest a new token may live.
 	MaxLifetime time.Duration
+	// MaxTokensPerUser bounds a user's tokens that are neither revoked nor
+	// expired; 0 means 1000.
+	MaxTokensPerUser int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -46,8 +49,10 @@ type Service struct {
 	catalog *apitoken.Catalog
 	issuer  string
 	maxLife time.Duration
-	now     func() time.Time
-	usage   usageLog
+	// maxTokens bounds a user's live tokens.
+	maxTokens int
+	now       func() time.Time
+	usage     usageLog
 	// memo remembers the tokens whose signature verified, so that a token
 	// used again is not verified again: the Ed25519 check is most of the
 	// cost of authenticating.
@@ -60,9 +65,12 @@ func New(d Deps, cfg Config) *Service {
 	if now == nil {
 		now = time.Now
 	}
+	if cfg.MaxTokensPerUser <= 0 {
+		cfg.MaxTokensPerUser = 1000
+	}
 	return &Service{
 		tx: d.Tx, users: d.Users, tokens: d.Tokens, changes: d.Changes, creds: d.Credentials, keys: d.Keys, catalog: d.Catalog,
-		issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, now: now, memo: verifier.NewMemo(verifier.DefaultMemoSize),
+		issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, maxTokens: cfg.MaxTokensPerUser, now: now, memo: verifier.NewMemo(verifier.DefaultMemoSize),
 	}
 }
 

@@ -122,7 +122,16 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 	}
 	sum := verifier.TokenHash(raw)
 	t.KeyID, t.Hash = kid, sum[:]
-	err = s.tx.InTx(ctx, func(ctx context.Context) error { return s.tokens.Create(ctx, &t) })
+	err = s.tx.InTx(ctx, func(ctx context.Context) error {
+		n, err := s.tokens.CountLive(ctx, user.ID, now)
+		if err != nil {
+			return err
+		}
+		if n >= int64(s.maxTokens) {
+			return apitoken.Errorf(apitoken.Conflict, "The user holds %d tokens that are neither revoked nor expired, the most allowed; revoke some first.", n)
+		}
+		return s.tokens.Create(ctx, &t)
+	})
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}

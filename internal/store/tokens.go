@@ -123,6 +123,21 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 	return ts.s.wrap(ts.s.conn(ctx).Create(&row).Error, "")
 }
 
+// CountLive returns how many of the user's tokens are neither revoked nor
+// expired at now, and locks the user's row until the transaction ends, so
+// that creations for one user are counted one after the other.
+func (ts *Tokens) CountLive(ctx context.Context, userID string, now time.Time) (int64, error) {
+	var n int64
+	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
+		var locked []string
+		if err := lockForUpdate(tx.Model(&userRow{})).Where("id = ?", userID).Pluck("id", &locked).Error; err != nil {
+			return err
+		}
+		return tx.Model(&tokenRow{}).Where("user_id = ? AND revoked_at IS NULL AND expiration > ?", userID, dbTime(now)).Count(&n).Error
+	})
+	return n, ts.s.wrap(err, "")
+}
+
 // Get returns the token with the id, which must belong to the user unless
 // userID is "". A token of another user is not found.
 func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, error) {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -51,6 +52,8 @@ type Options struct {
 	Replica bool
 	// StateMaxAge is the server's TOKEND_STATE_MAX_AGE.
 	StateMaxAge time.Duration
+	// Env sets more TOKEND_* variables, such as the rate limits.
+	Env map[string]string
 }
 
 // Server is a running tokend.
@@ -96,6 +99,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	if opt.StateMaxAge > 0 {
 		env["TOKEND_STATE_MAX_AGE"] = opt.StateMaxAge.String()
 	}
+	maps.Copy(env, opt.Env)
 	cfg, err := config.FromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		tb.Fatalf("tokendtest: configuration: %v", err)

@@ -1,0 +1,117 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/dbtest"
+)
+
+// fromAddr returns the header a trusted proxy sends for a client address.
+func fromAddr(addr string) http.Header { return http.Header{"X-Forwarded-For": {addr}} }
+
+// expectRateLimited checks a 429 rate_limited answer and its Retry-After.
+func expectRateLimited(t *testing.T, r *response, retryAfter string) {
+	t.Helper()
+	r.expectStatus(t, http.StatusTooManyRequests, "rate_limited")
+	checkErrorDocument(t, r, "")
+	if got := r.Header.Get("Retry-After"); got != retryAfter {
+		t.Errorf("Retry-After = %q, want %q", got, retryAfter)
+	}
+}
+
+func TestFailedAuthenticationsAreLimitedPerClientAddress(t *testing.T) {
+	h := newHarness(t, options{trustedProxies: "127.0.0.1/32", env: map[string]string{"TOKEND_RATE_AUTH_FAILURES": "5/1m"}})
+	member := h.user(apitoken.RoleMember)
+	good, _ := h.mint(member, tokenSpec{scope: "customers api-tokens"})
+	bad := good[:len(good)-4] + "AAAA"
+	attacker, other := fromAddr("203.0.113.1"), fromAddr("203.0.113.2")
+	for i := range 5 {
+		path := []string{tokensPath(member), "/auth?scope=customers"}[i%2]
+		h.do(req{method: "GET", path: path, token: bad, header: attacker}).expectStatus(t, http.StatusUnauthorized, "unauthorized")
+	}
+	// The sixth attempt is refused before the token is looked at, on
+	// every route that authenticates, even with a good token.
+	expectRateLimited(t, h.do(req{method: "GET", path: tokensPath(member), token: bad, header: attacker}), "12")
+	expectRateLimited(t, h.do(req{method: "GET", path: "/auth?scope=customers", token: good, header: attacker}), "12")
+	expectRateLimited(t, h.do(req{method: "GET", path: "/users/" + member, header: attacker}), "12")
+	// Another address is not affected, nor are successes counted.
+	for range 10 {
+		h.do(req{method: "GET", path: "/auth?scope=customers", token: good, header: other}).expectStatus(t, http.StatusOK, "")
+	}
+	// One failure's worth of time later, one more attempt is allowed.
+	h.Clock.Advance(12 * time.Second)
+	h.do(req{method: "GET", path: "/auth?scope=customers", token: good, header: attacker}).expectStatus(t, http.StatusOK, "")
+	h.do(req{method: "GET", path: "/auth?scope=customers", token: bad, header: attacker}).expectStatus(t, http.StatusUnauthorized, "")
+	expectRateLimited(t, h.do(req{method: "GET", path: "/auth?scope=customers", token: good, header: attacker}), "12")
+}
+
+func TestTokenCreationIsLimitedPerUser(t *testing.T) {
+	h := newHarness(t, options{env: map[string]string{"TOKEND_RATE_TOKEN_CREATES": "3/1m"}})
+	member := h.user(apitoken.RoleMember)
+	owner, _ := h.mint(member, tokenSpec{scope: "customers api-tokens-write", expiration: time.Now().Add(90 * 24 * time.Hour)})
+	create := func(token string) *response {
+		attrs := validAttrs()
+		attrs["scope"] = "customers"
+		return h.do(req{method: "POST", path: tokensPath(member), token: token, body: createBody(attrs)})
+	}
+	for range 3 {
+		create(owner).expectStatus(t, http.StatusCreated, "")
+	}
+	before := storedTokens(t, h)
+	expectRateLimited(t, create(owner), "20")
+	if after := storedTokens(t, h); after != before {
+		t.Fatalf("a rate-limited creation stored a token: %d, then %d", before, after)
+	}
+	// The admin is another user, with a bucket of its own.
+	create(h.AdminToken).expectStatus(t, http.StatusCreated, "")
+	h.Clock.Advance(20 * time.Second)
+	create(owner).expectStatus(t, http.StatusCreated, "")
+}
+
+func TestLiveTokensPerUserAreCapped(t *testing.T) {
+	for _, d := range dbtest.Dialects() {
+		t.Run(d, func(t *testing.T) {
+			h := newHarness(t, options{dbURL: dbtest.NewURL(t, d), env: map[string]string{"TOKEND_MAX_TOKENS_PER_USER": "4"}})
+			member := h.user(apitoken.RoleMember)
+			// Ten creations at once, on top of one token: exactly three
+			// more fit.
+			h.mint(member, tokenSpec{scope: "customers"})
+			var wg sync.WaitGroup
+			statuses := make(chan int, 10)
+			for range 10 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					attrs := validAttrs()
+					attrs["scope"] = "customers"
+					statuses <- h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)}).StatusCode
+				}()
+			}
+			wg.Wait()
+			close(statuses)
+			counts := map[int]int{}
+			for s := range statuses {
+				counts[s]++
+			}
+			if counts[http.StatusCreated] != 3 || counts[http.StatusConflict] != 7 {
+				t.Fatalf("statuses %v, want 3 × 201 and 7 × 409", counts)
+			}
+			attrs := validAttrs()
+			attrs["scope"] = "customers"
+			r := h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)})
+			r.expectStatus(t, http.StatusConflict, "conflict")
+			if !strings.Contains(firstDetail(r), "revoke some first") {
+				t.Errorf("detail = %q", firstDetail(r))
+			}
+			// A revoked token no longer counts.
+			list := h.do(req{method: "GET", path: tokensPath(member), token: h.AdminToken}).list()
+			h.do(req{method: "DELETE", path: tokenPath(member, list[0]["id"].(string)), token: h.AdminToken}).expectStatus(t, http.StatusOK, "")
+			h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)}).expectStatus(t, http.StatusCreated, "")
+		})
+	}
+}
