@@ -39,6 +39,10 @@ type Ring struct {
 	// loadedAt is when the last reload from the store started, on the
 	// monotonic clock.
 	loadedAt time.Time
+	// started numbers reloads as they start; installed is the number of
+	// the one whose keys the ring holds. A reload that started before the
+	// installed one read older keys, and is dropped.
+	started, installed uint64
 
 	refreshing atomic.Bool // a background reload is pending or running
 }
@@ -262,6 +266,10 @@ func (r *Ring) generate(now time.Time) *entry {
 // opened.
 func (r *Ring) refresh(ctx context.Context) error {
 	started := time.Now()
+	r.mu.Lock()
+	r.started++
+	n := r.started
+	r.mu.Unlock()
 	recs, err := r.store.ListKeys(ctx)
 	if err != nil {
 		// A failed reload counts too: lookups of unknown ids must not
@@ -273,6 +281,10 @@ func (r *Ring) refresh(ctx context.Context) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if n < r.installed {
+		return nil // a reload that started later holds newer keys
+	}
+	r.installed = n
 	keys := make(map[string]*entry, len(recs))
 	for _, rec := range recs {
 		e := &entry{rec: rec}

@@ -544,3 +544,56 @@ func TestRecordStatusAt(t *testing.T) {
 		})
 	}
 }
+
+// staleKeys is a real key store whose ListKeys, once armed, reads the keys
+// and then waits for the test before returning them: a reload that read
+// before a change and finishes after it.
+type staleKeys struct {
+	keys.Store
+	armed   atomic.Bool
+	read    chan struct{} // closed when the held reload has read
+	release chan struct{}
+}
+
+func (s *staleKeys) ListKeys(ctx context.Context) ([]keys.Record, error) {
+	if !s.armed.CompareAndSwap(true, false) {
+		return s.Store.ListKeys(ctx)
+	}
+	recs, err := s.Store.ListKeys(ctx)
+	close(s.read)
+	<-s.release
+	return recs, err
+}
+
+// TestRingNeverGoesBackToOlderKeys holds a background reload that read the
+// keys before a retirement until the retirement's own reload is done: the
+// late reload must not bring the retired key back.
+func TestRingNeverGoesBackToOlderKeys(t *testing.T) {
+	eachDialect(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		clk := newClock()
+		stale := &staleKeys{Store: st.Keys, read: make(chan struct{}), release: make(chan struct{})}
+		ring := keys.NewRing(stale, MustNewSealer(t, testSecret), clk.Now)
+		if err := ring.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_, oldKid := MustSign(t, ring, clk.Now(), clk.Now().Add(time.Hour))
+		if _, err := ring.Rotate(ctx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		stale.armed.Store(true)
+		late := make(chan error, 1)
+		go func() { late <- ring.Refresh(ctx) }()
+		<-stale.read
+		if err := ring.Retire(ctx, oldKid); err != nil {
+			t.Fatal(err)
+		}
+		close(stale.release)
+		if err := <-late; err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := ring.PublicKey(oldKid); ok {
+			t.Fatal("a reload that read before the retirement brought the retired key back")
+		}
+	})
+}

@@ -36,10 +36,10 @@ const (
 	outage
 )
 
-// classify tells what kind of trouble err is. It looks only at errors
-// that reach it from the database driver, so a network error here is the
-// database connection's.
-func classify(err error) failure {
+// classify tells what kind of trouble err is, from a database of the
+// dialect. It looks only at errors that reach it from the database driver,
+// so a network error here is the database connection's.
+func classify(dialect string, err error) failure {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -62,8 +62,18 @@ func classify(err error) failure {
 		switch sqliteErr.Code() & 0xff { // the primary result code
 		case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
 			return busy
+		case 9: // SQLITE_INTERRUPT: the statement's context ended
+			if errors.Is(err, context.Canceled) {
+				return canceled
+			}
+			return busy
 		}
 		return refused
+	}
+	// SQLite is a local file: a deadline that passes is time spent
+	// waiting for the write lock, never an unreachable database.
+	if dialect == SQLite && errors.Is(err, context.DeadlineExceeded) {
+		return busy
 	}
 	// Deadlines first: pgx reports a statement cut short by its deadline
 	// as a timeout, whatever else it wraps.
@@ -107,7 +117,7 @@ func (s *Store) wrap(err error, notFound string) error {
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return &apitoken.Error{Code: apitoken.Conflict, Detail: "already exists", Err: err}
 	}
-	switch classify(err) {
+	switch classify(s.dialect, err) {
 	case outage:
 		s.noticeOutage()
 		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailOutage, Err: fmt.Errorf("%w: %w", ErrOutage, err)}
