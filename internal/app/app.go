@@ -102,6 +102,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Now:            opt.Now,
 		AuthFailures:   cfg.AuthFailures,
 		TokenCreates:   cfg.TokenCreates,
+		CORSOrigins:    cfg.CORSOrigins,
 	}, svc)
 	ok = true
 	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, cfg: cfg, log: log}, nil

@@ -71,6 +71,8 @@ type Config struct {
 	// MaxTokensPerUser bounds a user's tokens that are neither revoked
 	// nor expired.
 	MaxTokensPerUser int
+	// CORSOrigins are the browser origins allowed to call the API.
+	CORSOrigins []string
 	// BootstrapTokenFile is where serve writes the bootstrap admin token
 	// when its standard output is not a terminal; empty means the file
 	// bootstrap-token in DataDir.
@@ -154,6 +156,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.TokenCreates, err = ratelimit.ParseRule(s); return }},
 		{"max-tokens-per-user", "TOKEND_MAX_TOKENS_PER_USER", "most tokens a user may hold that are neither revoked nor expired",
 			func(s string) (err error) { c.MaxTokensPerUser, err = strconv.Atoi(s); return }},
+		{"cors-origins", "TOKEND_CORS_ORIGINS", "comma-separated browser origins allowed to call the API, such as https://dashboard.example.com",
+			func(s string) (err error) { c.CORSOrigins, err = parseOrigins(s); return }},
 		{"log-level", "TOKEND_LOG_LEVEL", "debug, info, warn or error",
 			func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) }},
 	} {
@@ -294,4 +298,24 @@ func generateSecret(path string) error {
 		err = cerr
 	}
 	return err
+}
+
+// parseOrigins reads a comma-separated list of origins: scheme and host
+// (and port), as a browser sends them in Origin. A wildcard is refused:
+// the list names who may call tokend from a page.
+func parseOrigins(s string) ([]string, error) {
+	var out []string
+	for o := range strings.SplitSeq(s, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(u.Host, "*") ||
+			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%q is not an origin such as https://dashboard.example.com (no wildcard, path or query)", o)
+		}
+		out = append(out, u.Scheme+"://"+strings.ToLower(u.Host))
+	}
+	return out, nil
 }

@@ -360,3 +360,15 @@ func TestAFlagOverridesABadEnvironmentValue(t *testing.T) {
 		t.Fatalf("MaxTokenLifetime = %v", c.MaxTokenLifetime)
 	}
 }
+
+func TestCORSOrigins(t *testing.T) {
+	c := MustLoad(t, env{"TOKEND_CORS_ORIGINS": "https://Dash.example.com, http://localhost:3000/"})
+	if got := strings.Join(c.CORSOrigins, " "); got != "https://dash.example.com http://localhost:3000" {
+		t.Errorf("CORSOrigins = %q", got)
+	}
+	for _, bad := range []string{"*", "https://*.example.com", "dash.example.com", "https://dash.example.com/app", "ftp://x", "https://u@x.com"} {
+		if _, err := load(env{"TOKEND_CORS_ORIGINS": bad}); err == nil || !strings.Contains(err.Error(), "TOKEND_CORS_ORIGINS") {
+			t.Errorf("TOKEND_CORS_ORIGINS=%q: %v, want refused", bad, err)
+		}
+	}
+}

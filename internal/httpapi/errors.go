@@ -89,6 +89,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 	list := problems(err)
 	status := statusFor(list)
 	s.logErrors(c, list)
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+		exchangeOf(c).refusal = list[0].detail
+	}
 
 	h := c.Response().Header()
 	// A 403 about the request document (a client-chosen id, relationships)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
@@ -240,5 +241,31 @@ func TestTokensInPathsAreNotLogged(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"path":"/users/[redacted]/api-tokens"`) || !strings.Contains(logs, `"path":"/auth/api/[redacted]"`) {
 		t.Fatalf("the paths were not logged with the token redacted:\n%s", logs)
+	}
+}
+
+// TestRefusalsAreLoggedWithTheirReason: the access log line of a 401 or
+// 403 says why, and still holds no token.
+func TestRefusalsAreLoggedWithTheirReason(t *testing.T) {
+	h := newHarness(t, options{})
+	tok, _ := h.mint(h.user(apitoken.RoleMember), tokenSpec{scope: "customers"})
+	h.do(req{method: "GET", path: "/auth?scope=payments", token: tok}).expectStatus(t, http.StatusForbidden, "")
+	h.do(req{method: "GET", path: "/auth?scope=customers", token: tok[:len(tok)-4] + "AAAA"}).expectStatus(t, http.StatusUnauthorized, "")
+	var reasons []string
+	for _, line := range strings.Split(strings.TrimSpace(h.Logs.String()), "\n") {
+		var entry struct {
+			Msg     string `json:"msg"`
+			Status  int    `json:"status"`
+			Refusal string `json:"refusal"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "request" && entry.Status >= 400 {
+			reasons = append(reasons, strconv.Itoa(entry.Status)+" "+entry.Refusal)
+		}
+		if strings.Contains(line, tok[len(tok)-20:]) {
+			t.Fatalf("a log line holds the token: %s", line)
+		}
+	}
+	if len(reasons) != 2 || !strings.Contains(reasons[0], "403 The token lacks the \"payments\" scope") || !strings.HasPrefix(reasons[1], "401 ") || len(reasons[1]) < 10 {
+		t.Fatalf("refusals logged as %q, want the 403's and the 401's reasons", reasons)
 	}
 }

@@ -26,6 +26,9 @@ type exchange struct {
 	id        string
 	clientIP  netip.Addr
 	principal *service.Principal
+	// refusal says why a request was refused (401, 403, 429), for the
+	// access log: the error's detail, which names no secret.
+	refusal string
 }
 
 const exchangeKey = "tokend.exchange"
@@ -111,6 +114,9 @@ func (s *Server) logRequest(c echo.Context, x *exchange, took time.Duration) {
 	)
 	if p := x.principal; p != nil {
 		attrs = append(attrs, slog.String("user_id", p.User.ID), slog.String("token_id", p.Token.ID))
+	}
+	if x.refusal != "" {
+		attrs = append(attrs, slog.String("refusal", x.refusal))
 	}
 	s.log.LogAttrs(ctx(c), level, "request", attrs...)
 }

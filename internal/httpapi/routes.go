@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 )
 
 // routes lists every route tokend serves. Every GET route answers HEAD
@@ -11,6 +12,9 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	e.Use(s.track)
+	if len(s.cfg.CORSOrigins) > 0 {
+		e.Use(s.cors())
+	}
 	get := func(path string, h echo.HandlerFunc, m ...echoMiddleware) {
 		e.Match([]string{http.MethodGet, http.MethodHead}, path, h, m...)
 	}
@@ -41,4 +45,19 @@ func (s *Server) routes() {
 	get("/users", s.listUsers, api...)
 	get("/users/:userId", s.getUser, api...)
 	e.PATCH("/users/:userId", s.updateUser, api...)
+}
+
+// cors answers preflight requests and marks the answers to the allowed
+// origins (echo's CORS middleware): the methods and headers tokend's API
+// uses, the token in Authorization, never cookies, so no credentials
+// mode; the headers a client reads exposed.
+func (s *Server) cors() echo.MiddlewareFunc {
+	return middleware.CORSWithConfig(middleware.CORSConfig{
+		AllowOrigins: s.cfg.CORSOrigins,
+		AllowMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPatch, http.MethodDelete},
+		AllowHeaders: []string{"Authorization", "Content-Type", "Accept", "X-Request-Id", ScopeHeader},
+		ExposeHeaders: []string{"X-Request-Id", "Retry-After", "WWW-Authenticate", "ETag",
+			"X-Token-Subject", "X-Token-Id", "X-Token-Scope"},
+		MaxAge: 600,
+	})
 }

@@ -48,6 +48,10 @@ type Config struct {
 	// client address; TokenCreates the tokens one user creates through
 	// the API. The zero Rule is no limit. Both are per replica.
 	AuthFailures, TokenCreates ratelimit.Rule
+	// CORSOrigins are the browser origins, such as
+	// https://dashboard.example.com, allowed to call tokend from their
+	// pages; none means no cross-origin access.
+	CORSOrigins []string
 }
 
 // DefaultBodyLimit is the largest request body tokend accepts by default.
