@@ -307,6 +307,7 @@ func (h *harness) do(r req) *response {
 	if ct == "application/vnd.api+json" && r.method != http.MethodHead {
 		jsonapitest.Validate(h.t, b)
 	}
+	checkOpenAPI(h.t, hr, resp, b)
 	return out
 }
 
@@ -315,7 +316,7 @@ func (h *harness) do(r req) *response {
 // verification endpoints (RFC 7662 JSON, the feed's JSON, forward-auth's
 // empty 200).
 func isAPIPath(path string, status int) bool {
-	for _, plain := range []string{"/healthz", "/readyz", "/metrics", "/.well-known/"} {
+	for _, plain := range []string{"/healthz", "/readyz", "/metrics", "/.well-known/", "/openapi.json"} {
 		if strings.HasPrefix(path, plain) {
 			return false
 		}

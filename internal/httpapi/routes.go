@@ -23,6 +23,7 @@ func (s *Server) routes() {
 	get("/readyz", s.readyz)
 	get("/metrics", s.metrics.handler())
 	get("/.well-known/paseto-keys", s.pasetoKeys)
+	get("/openapi.json", s.openAPI)
 
 	e.POST("/introspect", s.introspect, s.timeout, s.limitBody, s.authenticate)
 	get("/revocations", s.revocations, s.timeout, s.authenticate)
