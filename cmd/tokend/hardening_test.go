@@ -59,3 +59,33 @@ func TestAnInvalidPublicURLIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpAndVersion: --version prints the version, and a command group
+// alone or with -h prints that group's commands only.
+func TestHelpAndVersion(t *testing.T) {
+	env := newEnv(t, store.SQLite)
+	if out := mustCLI(t, env, "--version"); out != "tokend "+version+"\n" {
+		t.Errorf("--version printed %q", out)
+	}
+	out := mustCLI(t, env, "users", "-h")
+	if !strings.Contains(out, "users create") || !strings.Contains(out, "users disable") || strings.Contains(out, "tokens create") || strings.Contains(out, "keys rotate") {
+		t.Errorf("users -h printed:\n%s", out)
+	}
+	_, errOut, err := cli(t, env, "keys")
+	if exitCode(err) != 2 || !strings.Contains(errOut, "keys rotate") || strings.Contains(errOut, "users create") {
+		t.Errorf("keys alone: %v\n%s", err, errOut)
+	}
+}
+
+// TestCommandsLogPlainLines: a command's warnings are plain lines, not
+// JSON.
+func TestCommandsLogPlainLines(t *testing.T) {
+	env := newEnv(t, store.SQLite).with("TOKEND_SECRET", "")
+	_, errOut, err := cli(t, env, "users", "create", "--email", "a@example.com", "--role", "member")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errOut, "tokend: warning: TOKEND_SECRET is not set") || strings.Contains(errOut, "{") {
+		t.Fatalf("stderr:\n%s", errOut)
+	}
+}

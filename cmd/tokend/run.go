@@ -49,6 +49,26 @@ Commands:
 Run "tokend serve -h" for the configuration flags every command takes.
 `
 
+// groupUsage returns the lines of usage about the group's commands.
+func groupUsage(group string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: tokend %s <command> [flags]\n\nCommands:\n", group)
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		switch {
+		case strings.HasPrefix(line, "  "+group+" "):
+			in = true
+		case !strings.HasPrefix(line, "     "):
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("\nRun \"tokend serve -h\" for the configuration flags every command takes.\n")
+	return b.String()
+}
+
 // usageError reports a command line that cannot be run.
 type usageError struct{ msg string }
 
@@ -99,11 +119,18 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return e.keysRetire(rest[1:])
 	case cmd == "healthcheck":
 		return e.healthcheck(rest)
-	case cmd == "version":
+	case cmd == "version" || cmd == "--version" || cmd == "-version":
 		fmt.Fprintln(stdout, "tokend", version)
 		return nil
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
+		return nil
+	case (cmd == "users" || cmd == "tokens" || cmd == "keys") && (sub == "" || sub == "help" || sub == "-h" || sub == "--help"):
+		if sub == "" {
+			fmt.Fprint(stderr, groupUsage(cmd))
+			return usageError{fmt.Sprintf("%q needs a command", cmd)}
+		}
+		fmt.Fprint(stdout, groupUsage(cmd))
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
@@ -138,8 +165,10 @@ func (e env) parse(name string, args []string, define func(*flag.FlagSet)) (*con
 	return cfg, fs.Args(), nil
 }
 
+// logger returns the log of a command that runs and exits: plain lines on
+// stderr, for a person at a terminal (serve logs in TOKEND_LOG_FORMAT).
 func (e env) logger(cfg *config.Config) *slog.Logger {
-	return logging.New(e.stderr, cfg.LogFormat, cfg.LogLevel)
+	return logging.NewPlain(e.stderr, cfg.LogLevel)
 }
 
 // serve runs the HTTP API until ctx ends, then shuts down gracefully. It

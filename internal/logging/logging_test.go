@@ -127,3 +127,18 @@ func TestWritesAfterCloseAreKeptAndFlushed(t *testing.T) {
 		t.Fatalf("%d lines written, want 5000", n)
 	}
 }
+
+func TestPlainLinesForCommands(t *testing.T) {
+	var out bytes.Buffer
+	log := logging.NewPlain(&out, nil)
+	log.Debug("not shown")
+	log.Info("applied migration", "migration", "0001_init")
+	log.Warn("TOKEND_SECRET is not set: generated a secret", "path", "data/secret")
+	log.With("user", "u1").Error("failed", "err", "a b")
+	want := "tokend: applied migration migration=0001_init\n" +
+		"tokend: warning: TOKEND_SECRET is not set: generated a secret path=data/secret\n" +
+		"tokend: error: failed user=u1 err=\"a b\"\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
