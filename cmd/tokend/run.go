@@ -23,6 +23,7 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/pkg/client"
 	"github.com/tokend/tokend/pkg/errcode"
 )
 
@@ -45,6 +46,13 @@ Commands:
   keys retire KID            stop a retiring key from verifying anything
   healthcheck                exit 0 if the tokend at --listen is ready (for containers)
   version                    print the version
+
+Over a running tokend's API, with --server URL (or TOKEND_SERVER) and the
+token in TOKEND_TOKEN, no database needed; --output table|json:
+  tokens list --user ID [--status S,S] | get --user ID TOKENID | revoke --user ID TOKENID
+  tokens create --user ID --scope "…" --description D [--expires 720h]
+  users list | get ID | update ID [--role R] [--scopes "…"] [--service B] [--disabled B]
+  users disable ID | enable ID
 
 Run "tokend serve -h" for the configuration flags every command takes.
 `
@@ -97,6 +105,9 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	sub := ""
 	if len(rest) > 0 {
 		sub = rest[0]
+	}
+	if fn, ok := remoteCommands[cmd+" "+sub]; ok && wantsRemote(rest[1:], getenv) {
+		return e.runRemote(cmd+" "+sub, rest[1:], fn)
 	}
 	switch {
 	case cmd == "serve":
@@ -545,6 +556,10 @@ func (f failure) ExitCode() int { return f.exit }
 // cliError rewrites application errors for a terminal: one problem a line,
 // and the exit status of the first problem's code, from errcode's table.
 func cliError(err error) error {
+	var remote *client.Error
+	if errors.As(err, &remote) {
+		return failure{msg: strings.TrimPrefix(remote.Error(), "tokend: "), exit: remote.Code().Exit()}
+	}
 	var list apitoken.Errors
 	var one *apitoken.Error
 	if err == nil || (!errors.As(err, &list) && !errors.As(err, &one)) {

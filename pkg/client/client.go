@@ -52,20 +52,20 @@ func New(baseURL, token string) *Client {
 // Token is an API token as tokend shows it. Token, the token string, is
 // set only in the answer to its creation.
 type Token struct {
-	ID          string
-	UserID      string
-	Description string
-	Scope       string
-	Expiration  time.Time
-	SourceIP    string
-	Resources   []Resource
-	Status      string // active, disabled, expired or revoked
-	Enabled     bool
-	CreatedAt   time.Time
-	RevokedAt   *time.Time
-	LastUsedAt  *time.Time
-	LastUsedIP  string
-	Token       string
+	ID          string     `json:"id"`
+	UserID      string     `json:"userId"`
+	Description string     `json:"description"`
+	Scope       string     `json:"scope"`
+	Expiration  time.Time  `json:"expiration"`
+	SourceIP    string     `json:"sourceIp,omitempty"`
+	Resources   []Resource `json:"resources,omitempty"`
+	Status      string     `json:"status"` // active, disabled, expired or revoked
+	Enabled     bool       `json:"enabled"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
+	LastUsedAt  *time.Time `json:"lastUsedAt,omitempty"`
+	LastUsedIP  string     `json:"lastUsedIp,omitempty"`
+	Token       string     `json:"token,omitempty"`
 }
 
 // Resource restricts a token to some resources of a type.
@@ -93,14 +93,14 @@ type TokenUpdate struct {
 
 // User is a tokend user.
 type User struct {
-	ID        string
-	Email     string
-	Role      string // admin or member
-	Scopes    string
-	Service   bool
-	Disabled  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"` // admin or member
+	Scopes    string    `json:"scopes"`
+	Service   bool      `json:"service"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // UserRequest describes a new user. Scopes nil means the role's default.
