@@ -71,7 +71,18 @@ func TestHelpAndVersion(t *testing.T) {
 	if !strings.Contains(out, "users create") || !strings.Contains(out, "users disable") || strings.Contains(out, "tokens create") || strings.Contains(out, "keys rotate") {
 		t.Errorf("users -h printed:\n%s", out)
 	}
-	_, errOut, err := cli(t, env, "keys")
+	// A command's -h lists its own flags; serve's the configuration.
+	_, errOut, err := cli(t, env, "tokens", "create", "-h")
+	if err != nil || !strings.Contains(errOut, "-user") || !strings.Contains(errOut, "-expires") || strings.Contains(errOut, "-database-url") {
+		t.Errorf("tokens create -h: %v\n%s", err, errOut)
+	}
+	if _, errOut, _ := cli(t, env, "serve", "-h"); !strings.Contains(errOut, "-database-url") || !strings.Contains(errOut, "-max-token-lifetime") {
+		t.Errorf("serve -h:\n%s", errOut)
+	}
+	if _, errOut, _ := cli(t, env, "tokens", "list", "--server", "http://127.0.0.1:1", "-h"); !strings.Contains(errOut, "-output") || strings.Contains(errOut, "-database-url") {
+		t.Errorf("tokens list --server … -h:\n%s", errOut)
+	}
+	_, errOut, err = cli(t, env, "keys")
 	if exitCode(err) != 2 || !strings.Contains(errOut, "keys rotate") || strings.Contains(errOut, "users create") {
 		t.Errorf("keys alone: %v\n%s", err, errOut)
 	}

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
@@ -157,12 +156,27 @@ type env struct {
 
 // parse parses a command's flags: the configuration flags, and those
 // define adds. It returns the configuration and the arguments left over.
+//
+// Its -h lists the command's own flags; serve's lists the configuration
+// flags, which every command takes.
 func (e env) parse(name string, args []string, define func(*flag.FlagSet)) (*config.Config, []string, error) {
 	fs := flag.NewFlagSet("tokend "+name, flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	cfg := config.Register(fs, e.getenv)
+	own := flag.NewFlagSet("tokend "+name, flag.ContinueOnError)
+	own.SetOutput(e.stderr)
 	if define != nil {
-		define(fs)
+		define(own)
+		own.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: tokend %s [flags]\n", name)
+		if name == "serve" {
+			fs.PrintDefaults()
+			return
+		}
+		own.PrintDefaults()
+		fmt.Fprintln(e.stderr, "\nThe configuration flags apply too: tokend serve -h lists them.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -366,128 +380,6 @@ func (e env) parseOperands(name string, args []string, operands int, define func
 	return cfg, rest, nil
 }
 
-func (e env) usersCreate(args []string) error {
-	var req apitoken.UserRequest
-	define := func(fs *flag.FlagSet) {
-		fs.StringVar(&req.Email, "email", "", "the user's email (required)")
-		fs.StringVar(&req.Role, "role", "", "admin or member (required)")
-		fs.BoolVar(&req.Service, "service", false, "a non-interactive user, one that only uses the API")
-		fs.Func("scopes", "space-separated scopes the user's tokens may carry (default: the catalog for the role)", func(s string) error {
-			req.Scopes = &s
-			return nil
-		})
-	}
-	return e.withApp("users create", args, 0, define, func(_ *config.Config, a *app.App, _ []string) error {
-		u, err := a.Service.AddUser(e.ctx, req)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, u.ID)
-		return nil
-	})
-}
-
-func (e env) usersList(args []string) error {
-	return e.withStore("users list", args, func(st *store.Store) error {
-		users, _, err := st.Users.List(e.ctx, 1<<30, 0)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tROLE\tSERVICE\tDISABLED\tCREATED")
-		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\n", u.ID, u.Email, u.Role, u.Service, u.Disabled, apitoken.FormatTime(u.CreatedAt))
-		}
-		return tw.Flush()
-	})
-}
-
-func (e env) usersSetDisabled(args []string, disabled bool) error {
-	name := "users enable"
-	if disabled {
-		name = "users disable"
-	}
-	return e.withApp(name, args, 1, nil, func(_ *config.Config, a *app.App, rest []string) error {
-		u, err := a.Service.SetUserDisabled(e.ctx, rest[0], disabled)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, u.ID)
-		return nil
-	})
-}
-
-func (e env) tokensCreate(args []string) error {
-	var userID, expires string
-	var req apitoken.TokenRequest
-	define := func(fs *flag.FlagSet) {
-		fs.StringVar(&userID, "user", "", "id of the user the token is for (required)")
-		fs.Func("scope", "space-separated scopes (required)", func(s string) error { req.Scope = &s; return nil })
-		fs.Func("description", "what the token is for (required)", func(s string) error { req.Description = &s; return nil })
-		fs.StringVar(&expires, "expires", "720h", "lifetime (720h, 30d) or expiration time (RFC 3339)")
-		fs.Func("source-ip", "comma-separated addresses or CIDR ranges the token may be used from", func(s string) error {
-			req.SourceIP = &s
-			return nil
-		})
-	}
-	return e.withApp("tokens create", args, 0, define, func(_ *config.Config, a *app.App, _ []string) error {
-		if userID == "" {
-			return usageError{"--user is required"}
-		}
-		exp := expires
-		if d, err := config.ParseDuration(expires); err == nil {
-			exp = time.Now().Add(d).UTC().Format(time.RFC3339Nano)
-		} else if _, err := time.Parse(time.RFC3339Nano, expires); err != nil {
-			return usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", expires)}
-		}
-		req.Expiration = &exp
-		_, token, err := a.Service.IssueToken(e.ctx, userID, req)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, token)
-		return nil
-	})
-}
-
-func (e env) keysList(args []string) error {
-	return e.withStore("keys list", args, func(st *store.Store) error {
-		recs, err := st.Keys.ListKeys(e.ctx)
-		if err != nil {
-			return err
-		}
-		now := time.Now()
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "KID\tSTATUS\tCREATED\tROTATED\tRETIRES")
-		for _, r := range recs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.StatusAt(now), apitoken.FormatTime(r.CreatedAt),
-				timeOrDash(r.RotatedAt), timeOrDash(firstTime(r.RetiredAt, r.RetireAt)))
-		}
-		return tw.Flush()
-	})
-}
-
-func (e env) keysRotate(args []string) error {
-	return e.withApp("keys rotate", args, 0, nil, func(cfg *config.Config, a *app.App, _ []string) error {
-		rec, err := a.Ring.Rotate(e.ctx, cfg.MaxTokenLifetime)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, rec.ID)
-		return nil
-	})
-}
-
-func (e env) keysRetire(args []string) error {
-	return e.withApp("keys retire", args, 1, nil, func(_ *config.Config, a *app.App, rest []string) error {
-		if err := a.Ring.Retire(e.ctx, rest[0]); err != nil {
-			return err
-		}
-		fmt.Fprintln(e.stdout, rest[0])
-		return nil
-	})
-}
-
 // healthcheck asks the tokend listening on this machine at the configured
 // address whether it is ready: a container healthcheck for images that have
 // no shell or HTTP client of their own.
@@ -522,22 +414,6 @@ func (e env) healthcheck(args []string) error {
 		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
 	}
 	fmt.Fprintln(e.stdout, "ready")
-	return nil
-}
-
-func timeOrDash(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return apitoken.FormatTime(*t)
-}
-
-func firstTime(ts ...*time.Time) *time.Time {
-	for _, t := range ts {
-		if t != nil {
-			return t
-		}
-	}
 	return nil
 }
 
