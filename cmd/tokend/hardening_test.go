@@ -100,3 +100,19 @@ func TestCommandsLogPlainLines(t *testing.T) {
 		t.Fatalf("stderr:\n%s", errOut)
 	}
 }
+
+// TestADataDirWhereNothingCanBeCreatedSaysWhy: a directory that exists but
+// takes no new file (procfs here, since the tests may run as root, for
+// whom permissions do not stop anything) fails the start with the file and
+// the system's reason, not SQLite's "out of memory (14)".
+func TestADataDirWhereNothingCanBeCreatedSaysWhy(t *testing.T) {
+	env := newEnv(t, store.SQLite).with("TOKEND_DATA_DIR", "/proc/1", "TOKEND_LISTEN", "127.0.0.1:0")
+	_, errOut, err := cli(t, env, "serve")
+	msg := errOut
+	if err != nil {
+		msg += err.Error()
+	}
+	if err == nil || !strings.Contains(msg, "/proc/1/tokend.db") || strings.Contains(msg, "out of memory") {
+		t.Fatalf("serve with an unwritable data dir: %v\n%s", err, errOut)
+	}
+}

@@ -102,6 +102,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Now:            opt.Now,
 		AuthFailures:   cfg.AuthFailures,
 		TokenCreates:   cfg.TokenCreates,
+		Revocations:    cfg.Revocations,
 		CORSOrigins:    cfg.CORSOrigins,
 	}, svc)
 	ok = true

@@ -68,6 +68,8 @@ type Config struct {
 	// TokenCreates token creations per user through the API; both per
 	// replica.
 	AuthFailures, TokenCreates ratelimit.Rule
+	// Revocations limits POST /revoke per client address, per replica.
+	Revocations ratelimit.Rule
 	// MaxTokensPerUser bounds a user's tokens that are neither revoked
 	// nor expired.
 	MaxTokensPerUser int
@@ -99,6 +101,7 @@ const (
 var (
 	DefaultAuthFailures = ratelimit.Rule{Events: 100, Per: time.Minute}
 	DefaultTokenCreates = ratelimit.Rule{Events: 60, Per: time.Minute}
+	DefaultRevocations  = ratelimit.Rule{Events: 60, Per: time.Minute}
 )
 
 // Register defines tokend's flags on fs, with defaults taken from the
@@ -135,6 +138,7 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	c.RequestTimeout = DefaultRequestTimeout
 	c.StateMaxAge, c.StateTokens = DefaultStateMaxAge, DefaultStateTokens
 	c.AuthFailures, c.TokenCreates, c.MaxTokensPerUser = DefaultAuthFailures, DefaultTokenCreates, DefaultMaxTokensPerUser
+	c.Revocations = DefaultRevocations
 	c.envErrs = map[string]error{}
 	for _, p := range []struct {
 		flag, env, usage string
@@ -154,6 +158,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.AuthFailures, err = ratelimit.ParseRule(s); return }},
 		{"rate-token-creates", "TOKEND_RATE_TOKEN_CREATES", "tokens one user may create through the API, such as 60/1m, or off; per replica",
 			func(s string) (err error) { c.TokenCreates, err = ratelimit.ParseRule(s); return }},
+		{"rate-revocations", "TOKEND_RATE_REVOCATIONS", "POST /revoke requests allowed per client address, such as 60/1m, or off; per replica",
+			func(s string) (err error) { c.Revocations, err = ratelimit.ParseRule(s); return }},
 		{"max-tokens-per-user", "TOKEND_MAX_TOKENS_PER_USER", "most tokens a user may hold that are neither revoked nor expired",
 			func(s string) (err error) { c.MaxTokensPerUser, err = strconv.Atoi(s); return }},
 		{"cors-origins", "TOKEND_CORS_ORIGINS", "comma-separated browser origins allowed to call the API, such as https://dashboard.example.com",

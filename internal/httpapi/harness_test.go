@@ -321,7 +321,7 @@ func isAPIPath(path string, status int) bool {
 			return false
 		}
 	}
-	for _, verification := range []string{"/introspect", "/revocations", "/auth"} {
+	for _, verification := range []string{"/introspect", "/revoke", "/revocations", "/auth"} {
 		if (path == verification || strings.HasPrefix(path, verification+"?") || strings.HasPrefix(path, verification+"/")) && status < 300 {
 			return false
 		}

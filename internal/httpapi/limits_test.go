@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -114,4 +115,48 @@ func TestLiveTokensPerUserAreCapped(t *testing.T) {
 			h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)}).expectStatus(t, http.StatusCreated, "")
 		})
 	}
+}
+
+// revokeByValue posts the token to /revoke, as RFC 7009 describes it.
+func revokeByValue(h *harness, token string, header http.Header) *response {
+	if header == nil {
+		header = http.Header{}
+	}
+	return h.do(req{method: "POST", path: "/revoke", body: url.Values{"token": {token}}.Encode(),
+		contentType: "application/x-www-form-urlencoded", header: header})
+}
+
+func TestRevocationByValue(t *testing.T) {
+	forEachDB(t, func(t *testing.T, h *harness) {
+		member := h.user(apitoken.RoleMember)
+		tok, id := h.mint(member, tokenSpec{scope: "customers"})
+		other, _ := h.mint(member, tokenSpec{scope: "customers"})
+		h.do(req{method: "GET", path: "/auth?scope=customers", token: tok}).expectStatus(t, http.StatusOK, "")
+		// Holding the token is enough: no Authorization header.
+		revokeByValue(h, tok, nil).expectStatus(t, http.StatusOK, "")
+		h.do(req{method: "GET", path: "/auth?scope=customers", token: tok}).expectStatus(t, http.StatusUnauthorized, "")
+		got := h.do(req{method: "GET", path: tokenPath(member, id), token: h.AdminToken})
+		if got.attrs()["status"] != "revoked" {
+			t.Fatalf("the token revoked by value is %v", got.attrs()["status"])
+		}
+		// Whatever else is sent, the answer is 200 and nothing changes.
+		for _, v := range []string{tok, "garbage", tok[:len(tok)-4] + "AAAA", "v2.local.abc"} {
+			revokeByValue(h, v, nil).expectStatus(t, http.StatusOK, "")
+		}
+		h.do(req{method: "GET", path: "/auth?scope=customers", token: other}).expectStatus(t, http.StatusOK, "")
+		// A request without a token, or not a form, is refused.
+		h.do(req{method: "POST", path: "/revoke", body: "", contentType: "application/x-www-form-urlencoded"}).
+			expectStatus(t, http.StatusBadRequest, "invalid_value")
+		h.do(req{method: "POST", path: "/revoke", body: `{"token":"x"}`, contentType: "application/json"}).
+			expectStatus(t, http.StatusUnsupportedMediaType, "")
+	})
+}
+
+func TestRevocationByValueIsLimitedPerClientAddress(t *testing.T) {
+	h := newHarness(t, options{trustedProxies: "127.0.0.1/32", env: map[string]string{"TOKEND_RATE_REVOCATIONS": "3/1m"}})
+	for range 3 {
+		revokeByValue(h, "garbage", fromAddr("203.0.113.9")).expectStatus(t, http.StatusOK, "")
+	}
+	expectRateLimited(t, revokeByValue(h, "garbage", fromAddr("203.0.113.9")), "20")
+	revokeByValue(h, "garbage", fromAddr("203.0.113.10")).expectStatus(t, http.StatusOK, "")
 }

@@ -48,6 +48,8 @@ type Config struct {
 	// client address; TokenCreates the tokens one user creates through
 	// the API. The zero Rule is no limit. Both are per replica.
 	AuthFailures, TokenCreates ratelimit.Rule
+	// Revocations limits POST /revoke per client address, per replica.
+	Revocations ratelimit.Rule
 	// CORSOrigins are the browser origins, such as
 	// https://dashboard.example.com, allowed to call tokend from their
 	// pages; none means no cross-origin access.
@@ -66,7 +68,7 @@ type Server struct {
 	now     func() time.Time
 	metrics *metrics
 	// authFailures and tokenCreates apply cfg's rules.
-	authFailures, tokenCreates *ratelimit.Limiter
+	authFailures, tokenCreates, revokes *ratelimit.Limiter
 	// idPrefix and requests make request ids: see requestID.
 	idPrefix string
 	requests atomic.Uint64
@@ -94,7 +96,8 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	rand.Read(prefix)
 	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB),
 		idPrefix:     hex.EncodeToString(prefix) + "-",
-		authFailures: ratelimit.New(cfg.AuthFailures), tokenCreates: ratelimit.New(cfg.TokenCreates)}
+		authFailures: ratelimit.New(cfg.AuthFailures), tokenCreates: ratelimit.New(cfg.TokenCreates),
+		revokes: ratelimit.New(cfg.Revocations)}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/ratelimit"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/errcode"
 )
@@ -37,19 +38,10 @@ type introspection struct {
 // the token to check, and client_ip, optionally, the address the caller saw
 // it used from. The caller authenticates with a token holding introspect.
 func (s *Server) introspect(c echo.Context) error {
-	r := c.Request()
-	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
-	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
-		return requestErrorf(errcode.UnsupportedMediaType, "The request body must be application/x-www-form-urlencoded.")
+	form, err := readForm(c)
+	if err != nil {
+		return err
 	}
-	if err := r.ParseForm(); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return err
-		}
-		return apitoken.Errorf(apitoken.Invalid, "The request body is not a valid form.")
-	}
-	form := r.PostForm
 	var errs apitoken.Errors
 	raw := form.Get("token")
 	if raw == "" {
@@ -97,6 +89,47 @@ func (s *Server) introspect(c echo.Context) error {
 // put a query string on its authorization request (Envoy's ext_authz) names
 // the scopes a route requires.
 const ScopeHeader = "X-Tokend-Scope"
+
+// readForm reads the request's application/x-www-form-urlencoded body, as
+// OAuth's endpoints (RFC 7662, RFC 7009) take it.
+func readForm(c echo.Context) (url.Values, error) {
+	r := c.Request()
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return nil, requestErrorf(errcode.UnsupportedMediaType, "The request body must be application/x-www-form-urlencoded.")
+	}
+	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
+		return nil, apitoken.Errorf(apitoken.Invalid, "The request body is not a valid form.")
+	}
+	return r.PostForm, nil
+}
+
+// revoke handles POST /revoke (RFC 7009): whoever holds a token may
+// revoke it, with nothing but the token, as when it leaked. The answer is
+// 200 whatever the token was, so that it tells nothing about it; the
+// client address's requests are rate-limited.
+func (s *Server) revoke(c echo.Context) error {
+	if ok, retry := s.revokes.Take(clientIP(c).String(), s.now()); !ok {
+		return rateLimitedf(retry, "Too many revocations from this address lately; try again in %d s.", ratelimit.RetryAfterSeconds(retry))
+	}
+	form, err := readForm(c)
+	if err != nil {
+		return err
+	}
+	raw := form.Get("token")
+	if raw == "" {
+		return &apitoken.Error{Code: apitoken.Invalid, Parameter: "token", Detail: "The form field token is required."}
+	}
+	if err := s.svc.RevokeByValue(ctx(c), raw); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.NoContent(http.StatusOK)
+}
 
 // forwardAuth handles /auth and /auth/*, for any method: the authorization
 // request of nginx auth_request, Traefik ForwardAuth and Envoy ext_authz.

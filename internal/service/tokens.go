@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"time"
 
@@ -206,6 +207,39 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, userID, tokenID
 		}
 		return nil
 	})
+}
+
+// RevokeByValue revokes the token raw is, on the authority of holding it
+// (RFC 7009). Anything that is not a token tokend would accept now (a
+// forgery, an unknown, expired or already revoked token) is left alone
+// without an error, so that the caller learns nothing from the answer;
+// only a failure to reach the database is an error.
+func (s *Service) RevokeByValue(ctx context.Context, raw string) error {
+	sum := verifier.TokenHash(raw)
+	claims, err := s.memo.Parse(raw, sum, s.keys, verifier.Options{Issuer: s.issuer, Now: s.now(), Leeway: Leeway})
+	if err != nil {
+		return nil
+	}
+	t, _, err := s.creds.Credential(ctx, claims.ID)
+	if apitoken.ErrorCode(err) == apitoken.NotFound {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || t.UserID != claims.Subject || t.RevokedAt != nil {
+		return nil
+	}
+	_, err = s.change(ctx, t.UserID, t.ID, func(t *apitoken.Token) error {
+		if t.RevokedAt == nil {
+			now := s.now().UTC()
+			t.RevokedAt = &now
+		}
+		return nil
+	})
+	if apitoken.ErrorCode(err) == apitoken.NotFound {
+		return nil
+	}
+	return err
 }
 
 // change applies fn to the user's token in one transaction, stamping
