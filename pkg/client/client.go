@@ -234,22 +234,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return errorOf(resp)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		return err
-	}
-	if resp.StatusCode >= 400 {
-		e := &Error{Status: resp.StatusCode}
-		var doc struct {
-			Errors []ErrorObject `json:"errors"`
-		}
-		if json.Unmarshal(b, &doc) == nil {
-			e.Errors = doc.Errors
-		}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-			e.RetryAfter = time.Duration(s) * time.Second
-		}
-		return e
 	}
 	if out == nil {
 		return nil
@@ -272,6 +262,25 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("tokend: the answer to %s %s holds no %T: %w", method, path, out, err)
 	}
 	return nil
+}
+
+// errorOf returns the *Error an answer of 400 or more carries, or nil.
+func errorOf(resp *http.Response) error {
+	if resp.StatusCode < 400 {
+		return nil
+	}
+	e := &Error{Status: resp.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	var doc struct {
+		Errors []ErrorObject `json:"errors"`
+	}
+	if json.Unmarshal(b, &doc) == nil {
+		e.Errors = doc.Errors
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		e.RetryAfter = time.Duration(s) * time.Second
+	}
+	return e
 }
 
 // pageQuery writes a page into query parameters.

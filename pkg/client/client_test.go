@@ -84,6 +84,17 @@ func TestClientAgainstARealServer(t *testing.T) {
 	if !errors.As(err, &e) || e.Code() != errcode.Invalid || len(e.Errors) < 3 || e.Errors[0].Source == nil {
 		t.Fatalf("an invalid request: %v, want every problem with its pointer", err)
 	}
+	// Revocation by value needs only the token.
+	leaked, err := admin.CreateToken(ctx, srv.AdminID, client.TokenRequest{Description: "leaked", Scope: "customers", Expiration: exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.New(srv.URL, "").RevokeByValue(ctx, leaked.Token); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := admin.GetToken(ctx, srv.AdminID, leaked.ID); err != nil || got.Status != "revoked" {
+		t.Fatalf("after RevokeByValue the token is %+v, %v", got, err)
+	}
 	if client.CodeOf(context.Canceled) != "" {
 		t.Fatal("CodeOf gave a code to an error that is not tokend's")
 	}

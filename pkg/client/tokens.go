@@ -138,3 +138,22 @@ func (c *Client) UpdateToken(ctx context.Context, userID, tokenID string, u Toke
 func (c *Client) RevokeToken(ctx context.Context, userID, tokenID string) (Token, error) {
 	return c.oneToken(ctx, http.MethodDelete, tokensPath(userID)+"/"+pathID(tokenID), nil)
 }
+
+// RevokeByValue revokes the token whose string is token, on the authority
+// of holding it (POST /revoke, RFC 7009): for a leaked token whose id is
+// not at hand. The client's own token is not needed; tokend answers the
+// same whatever the token was.
+func (c *Client) RevokeByValue(ctx context.Context, token string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/revoke",
+		strings.NewReader(url.Values{"token": {token}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return errorOf(resp)
+}
