@@ -9,30 +9,14 @@ import (
 	"time"
 )
 
-// tokenAttributes are a token's attributes as tokend writes them.
-type tokenAttributes struct {
-	Description string     `json:"description"`
-	Scope       string     `json:"scope"`
-	Expiration  time.Time  `json:"expiration"`
-	SourceIP    string     `json:"sourceIp,omitempty"`
-	Resources   []Resource `json:"resources,omitempty"`
-	Status      string     `json:"status"`
-	Enabled     bool       `json:"enabled"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	RevokedAt   *time.Time `json:"revokedAt,omitempty"`
-	LastUsedAt  *time.Time `json:"lastUsedAt,omitempty"`
-	LastUsedIP  string     `json:"lastUsedIp,omitempty"`
-	Token       string     `json:"token,omitempty"`
-}
-
+// token reads a token resource: its attributes carry the names of
+// Token's JSON fields.
 func (r *resource) token() (Token, error) {
-	var a tokenAttributes
-	if err := json.Unmarshal(r.Attributes, &a); err != nil {
+	var t Token
+	if err := json.Unmarshal(r.Attributes, &t); err != nil {
 		return Token{}, err
 	}
-	t := Token{ID: r.ID, Description: a.Description, Scope: a.Scope, Expiration: a.Expiration, SourceIP: a.SourceIP,
-		Resources: a.Resources, Status: a.Status, Enabled: a.Enabled, CreatedAt: a.CreatedAt, RevokedAt: a.RevokedAt,
-		LastUsedAt: a.LastUsedAt, LastUsedIP: a.LastUsedIP, Token: a.Token}
+	t.ID = r.ID
 	if r.Relationships != nil {
 		t.UserID = r.Relationships.User.Data.ID
 	}

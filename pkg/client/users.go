@@ -4,27 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 )
 
-// userAttributes are a user's attributes as tokend writes them.
-type userAttributes struct {
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	Scopes    string    `json:"scopes"`
-	Service   bool      `json:"service"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
-}
-
+// user reads a user resource: its attributes carry the names of User's
+// JSON fields.
 func (r *resource) user() (User, error) {
-	var a userAttributes
-	if err := json.Unmarshal(r.Attributes, &a); err != nil {
+	var u User
+	if err := json.Unmarshal(r.Attributes, &u); err != nil {
 		return User{}, err
 	}
-	return User{ID: r.ID, Email: a.Email, Role: a.Role, Scopes: a.Scopes, Service: a.Service, Disabled: a.Disabled,
-		CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}, nil
+	u.ID = r.ID
+	return u, nil
 }
 
 // oneUser sends a request whose answer is one user.
