@@ -22,6 +22,7 @@ var remoteCommands = map[string]func(e env, r *remoteRun) error{
 	"tokens revoke": tokensRevokeRemote,
 	"tokens create": tokensCreateRemote,
 	"users list":    usersListRemote,
+	"users create":  usersCreateRemote,
 	"users get":     usersGetRemote,
 	"users update":  usersUpdateRemote,
 	"users disable": func(e env, r *remoteRun) error { return usersSetDisabledRemote(e, r, true) },
@@ -231,6 +232,26 @@ func usersListRemote(e env, r *remoteRun) error {
 		return err
 	}
 	return printUsers(e, r, users, users)
+}
+
+func usersCreateRemote(e env, r *remoteRun) error {
+	var req client.UserRequest
+	r.fs.StringVar(&req.Email, "email", "", "the user's email (required)")
+	r.fs.StringVar(&req.Role, "role", "member", "admin or member")
+	r.fs.BoolVar(&req.Service, "service", false, "a service account, for automation")
+	r.fs.Func("scopes", "space-separated scopes the user may hold; default: the role's", func(s string) error { req.Scopes = &s; return nil })
+	if err := r.parse(e, 0); err != nil {
+		return err
+	}
+	u, err := r.c.CreateUser(e.ctx, req)
+	if err != nil {
+		return err
+	}
+	if r.output == "json" {
+		return r.print(e, u, "", nil)
+	}
+	fmt.Fprintln(e.stdout, u.ID) // alone, as the local command prints it
+	return nil
 }
 
 func usersGetRemote(e env, r *remoteRun) error {

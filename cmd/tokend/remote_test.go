@@ -1,12 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 
-	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/tokendtest"
 	"github.com/tokend/tokend/pkg/errcode"
 )
@@ -56,7 +56,10 @@ func TestRemoteCommands(t *testing.T) {
 	if out := mustCLI(t, env, "tokens", "get", "--user", srv.AdminID, id, "--output", "json"); !strings.Contains(out, `"status": "revoked"`) {
 		t.Fatalf("tokens get:\n%s", out)
 	}
-	member := srv.User(apitoken.RoleMember)
+	member := onlyLine(t, "users create", mustCLI(t, env, "users", "create", "--email", "svc@example.com", "--service", "--scopes", "introspect"))
+	if _, err := srv.Store.Users.Get(context.Background(), member); err != nil {
+		t.Fatalf("the remotely created user is not in the database: %v", err)
+	}
 	if out := mustCLI(t, env, "users", "update", member, "--disabled", "true"); !strings.Contains(out, "true") {
 		t.Fatalf("users update --disabled true:\n%s", out)
 	}

@@ -50,7 +50,8 @@ Over a running tokend's API, with --server URL (or TOKEND_SERVER) and the
 token in TOKEND_TOKEN, no database needed; --output table|json:
   tokens list --user ID [--status S,S] | get --user ID TOKENID | revoke --user ID TOKENID
   tokens create --user ID --scope "…" --description D [--expires 720h]
-  users list | get ID | update ID [--role R] [--scopes "…"] [--service B] [--disabled B]
+  users create --email E [--role R] [--service] [--scopes "…"] | list | get ID
+  users update ID [--role R] [--scopes "…"] [--service B] [--disabled B]
   users disable ID | enable ID
 
 Run "tokend serve -h" for the configuration flags every command takes.
