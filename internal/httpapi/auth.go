@@ -34,8 +34,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // its token is looked at; every 401 counts as one failure.
 func (s *Server) authenticateRequest(c echo.Context) (*service.Principal, error) {
 	ip, now := clientIP(c), s.now()
-	key := ip.String()
-	if ok, retry := s.authFailures.Check(key, now); !ok {
+	if ok, retry := s.authFailures.Check(ip, now); !ok {
 		return nil, rateLimitedf(retry, "Too many failed authentications from this address; try again in %d s.", ratelimit.RetryAfterSeconds(retry))
 	}
 	raw, err := bearerToken(c.Request())
@@ -45,7 +44,7 @@ func (s *Server) authenticateRequest(c echo.Context) (*service.Principal, error)
 	}
 	if err != nil {
 		if apitoken.ErrorCode(err) == apitoken.Unauthorized {
-			s.authFailures.Take(key, now)
+			s.authFailures.Take(ip, now)
 		}
 		return nil, err
 	}

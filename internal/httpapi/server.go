@@ -67,8 +67,10 @@ type Server struct {
 	cfg     Config
 	now     func() time.Time
 	metrics *metrics
-	// authFailures and tokenCreates apply cfg's rules.
-	authFailures, tokenCreates, revokes *ratelimit.Limiter
+	// authFailures and revokes apply cfg's rules per client address,
+	// tokenCreates per user id.
+	authFailures, revokes *ratelimit.Limiter[netip.Addr]
+	tokenCreates          *ratelimit.Limiter[string]
 	// idPrefix and requests make request ids: see requestID.
 	idPrefix string
 	requests atomic.Uint64
@@ -96,8 +98,8 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	rand.Read(prefix)
 	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB),
 		idPrefix:     hex.EncodeToString(prefix) + "-",
-		authFailures: ratelimit.New(cfg.AuthFailures), tokenCreates: ratelimit.New(cfg.TokenCreates),
-		revokes: ratelimit.New(cfg.Revocations)}
+		authFailures: ratelimit.New[netip.Addr](cfg.AuthFailures), revokes: ratelimit.New[netip.Addr](cfg.Revocations),
+		tokenCreates: ratelimit.New[string](cfg.TokenCreates)}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s

@@ -113,7 +113,7 @@ func readForm(c echo.Context) (url.Values, error) {
 // 200 whatever the token was, so that it tells nothing about it; the
 // client address's requests are rate-limited.
 func (s *Server) revoke(c echo.Context) error {
-	if ok, retry := s.revokes.Take(clientIP(c).String(), s.now()); !ok {
+	if ok, retry := s.revokes.Take(clientIP(c), s.now()); !ok {
 		return rateLimitedf(retry, "Too many revocations from this address lately; try again in %d s.", ratelimit.RetryAfterSeconds(retry))
 	}
 	form, err := readForm(c)

@@ -53,25 +53,26 @@ func (r Rule) String() string {
 // starts again with a full bucket.
 const maxKeys = 100_000
 
-// Limiter applies one Rule to each key separately. It is safe for
-// concurrent use.
-type Limiter struct {
+// Limiter applies one Rule to each key separately: a client address
+// (netip.Addr, which keys it without allocating), a user id. It is safe
+// for concurrent use.
+type Limiter[K comparable] struct {
 	rule    Rule
 	limit   rate.Limit
-	buckets *otter.Cache[string, *rate.Limiter]
+	buckets *otter.Cache[K, *rate.Limiter]
 }
 
 // New returns a Limiter for the rule.
-func New(rule Rule) *Limiter {
-	l := &Limiter{rule: rule}
+func New[K comparable](rule Rule) *Limiter[K] {
+	l := &Limiter[K]{rule: rule}
 	if rule.Events > 0 {
 		l.limit = rate.Limit(float64(rule.Events) / rule.Per.Seconds())
-		l.buckets = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: maxKeys})
+		l.buckets = otter.Must(&otter.Options[K, *rate.Limiter]{MaximumSize: maxKeys})
 	}
 	return l
 }
 
-func (l *Limiter) bucket(key string) *rate.Limiter {
+func (l *Limiter[K]) bucket(key K) *rate.Limiter {
 	if b, ok := l.buckets.GetIfPresent(key); ok {
 		return b
 	}
@@ -86,7 +87,7 @@ func (l *Limiter) bucket(key string) *rate.Limiter {
 
 // Take takes one event from key's bucket at now. When the bucket is empty
 // it takes nothing and returns how long until an event is allowed.
-func (l *Limiter) Take(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+func (l *Limiter[K]) Take(key K, now time.Time) (ok bool, retryAfter time.Duration) {
 	if l.buckets == nil {
 		return true, 0
 	}
@@ -101,7 +102,7 @@ func (l *Limiter) Take(key string, now time.Time) (ok bool, retryAfter time.Dura
 // Check reports whether key's bucket holds an event at now, taking
 // nothing, and if not how long until it will: for limits on failures,
 // checked before the attempt and charged by Take only when it fails.
-func (l *Limiter) Check(key string, now time.Time) (ok bool, retryAfter time.Duration) {
+func (l *Limiter[K]) Check(key K, now time.Time) (ok bool, retryAfter time.Duration) {
 	if l.buckets == nil {
 		return true, 0
 	}

@@ -24,7 +24,7 @@ func TestParseRule(t *testing.T) {
 }
 
 func TestTakeAllowsABurstThenTheRate(t *testing.T) {
-	l := ratelimit.New(ratelimit.Rule{Events: 3, Per: time.Minute})
+	l := ratelimit.New[string](ratelimit.Rule{Events: 3, Per: time.Minute})
 	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 3 {
 		if ok, _ := l.Take("a", now); !ok {
@@ -48,7 +48,7 @@ func TestTakeAllowsABurstThenTheRate(t *testing.T) {
 }
 
 func TestCheckTakesNothing(t *testing.T) {
-	l := ratelimit.New(ratelimit.Rule{Events: 2, Per: time.Second})
+	l := ratelimit.New[string](ratelimit.Rule{Events: 2, Per: time.Second})
 	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	for range 10 {
 		if ok, _ := l.Check("a", now); !ok {
@@ -67,7 +67,7 @@ func TestCheckTakesNothing(t *testing.T) {
 }
 
 func TestTheZeroRuleAllowsEverything(t *testing.T) {
-	l := ratelimit.New(ratelimit.Rule{})
+	l := ratelimit.New[string](ratelimit.Rule{})
 	for range 1000 {
 		if ok, _ := l.Take("a", time.Now()); !ok {
 			t.Fatal("refused")
