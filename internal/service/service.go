@@ -104,19 +104,9 @@ func (p *Principal) IsAdmin() bool { return p.User.Role == apitoken.RoleAdmin }
 // RecordUse, once the request is authorized too.
 func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.Addr) (*Principal, error) {
 	now := s.now()
-	sum := verifier.TokenHash(raw)
-	claims, err := s.memo.Parse(raw, sum, s.keys, verifier.Options{Issuer: s.issuer, Now: now, Leeway: Leeway})
+	claims, t, u, err := s.known(ctx, raw, now)
 	if err != nil {
-		return nil, unauthorized(detailFor(err))
-	}
-	t, u, err := s.creds.Credential(ctx, claims.ID)
-	if apitoken.ErrorCode(err) == apitoken.NotFound {
-		return nil, unauthorized("The token is not known.")
-	} else if err != nil {
 		return nil, err
-	}
-	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || t.UserID != claims.Subject {
-		return nil, unauthorized("The token is not known.")
 	}
 	switch t.Status(now) {
 	case apitoken.StatusRevoked:
@@ -142,6 +132,28 @@ func (s *Service) Authenticate(ctx context.Context, raw string, clientIP netip.A
 		}
 	}
 	return &Principal{User: u, Token: t, Scopes: scopes, ClientIP: clientIP, at: now}, nil
+}
+
+// known finds the token raw is: its signature, issuer and validity period
+// verify, and the stored token with its hash and subject, with its user's
+// state. Whether the token still works is the caller's to check. A token
+// that is not one tokend issued is unauthorized.
+func (s *Service) known(ctx context.Context, raw string, now time.Time) (*verifier.Claims, apitoken.Token, apitoken.User, error) {
+	sum := verifier.TokenHash(raw)
+	claims, err := s.memo.Parse(raw, sum, s.keys, verifier.Options{Issuer: s.issuer, Now: now, Leeway: Leeway})
+	if err != nil {
+		return claims, apitoken.Token{}, apitoken.User{}, unauthorized(detailFor(err))
+	}
+	t, u, err := s.creds.Credential(ctx, claims.ID)
+	if apitoken.ErrorCode(err) == apitoken.NotFound {
+		return claims, t, u, unauthorized("The token is not known.")
+	} else if err != nil {
+		return claims, t, u, err
+	}
+	if subtle.ConstantTimeCompare(sum[:], t.Hash) != 1 || t.UserID != claims.Subject {
+		return claims, t, u, unauthorized("The token is not known.")
+	}
+	return claims, t, u, nil
 }
 
 func unauthorized(detail string) error {
