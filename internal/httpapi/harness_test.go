@@ -86,17 +86,29 @@ func newHarness(t testing.TB, opt options) *harness {
 }
 
 // clock is real time moved ahead by what the test adds, so that a test can
-// let time pass without waiting for it.
+// let time pass without waiting for it; once frozen, only Advance moves it.
 type clock struct {
-	mu    sync.Mutex
-	ahead time.Duration
+	mu     sync.Mutex
+	ahead  time.Duration
+	frozen time.Time
 }
 
 // Now returns the clock's time.
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen.Add(c.ahead)
+	}
 	return time.Now().Add(c.ahead)
+}
+
+// Freeze stops the clock where it is, for tests whose expectations depend
+// on exactly how much time passed (rate limits' Retry-After).
+func (c *clock) Freeze() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frozen = time.Now()
 }
 
 // Advance moves the clock ahead.

@@ -27,6 +27,7 @@ func expectRateLimited(t *testing.T, r *response, retryAfter string) {
 
 func TestFailedAuthenticationsAreLimitedPerClientAddress(t *testing.T) {
 	h := newHarness(t, options{trustedProxies: "127.0.0.1/32", env: map[string]string{"TOKEND_RATE_AUTH_FAILURES": "5/1m"}})
+	h.Clock.Freeze() // Retry-After depends on the time passed between requests
 	member := h.user(apitoken.RoleMember)
 	good, _ := h.mint(member, tokenSpec{scope: "customers api-tokens"})
 	bad := good[:len(good)-4] + "AAAA"
@@ -53,6 +54,7 @@ func TestFailedAuthenticationsAreLimitedPerClientAddress(t *testing.T) {
 
 func TestTokenCreationIsLimitedPerUser(t *testing.T) {
 	h := newHarness(t, options{env: map[string]string{"TOKEND_RATE_TOKEN_CREATES": "3/1m"}})
+	h.Clock.Freeze() // Retry-After depends on the time passed between requests
 	member := h.user(apitoken.RoleMember)
 	owner, _ := h.mint(member, tokenSpec{scope: "customers api-tokens-write", expiration: time.Now().Add(90 * 24 * time.Hour)})
 	create := func(token string) *response {
@@ -154,6 +156,7 @@ func TestRevocationByValue(t *testing.T) {
 
 func TestRevocationByValueIsLimitedPerClientAddress(t *testing.T) {
 	h := newHarness(t, options{trustedProxies: "127.0.0.1/32", env: map[string]string{"TOKEND_RATE_REVOCATIONS": "3/1m"}})
+	h.Clock.Freeze() // Retry-After depends on the time passed between requests
 	for range 3 {
 		revokeByValue(h, "garbage", fromAddr("203.0.113.9")).expectStatus(t, http.StatusOK, "")
 	}
