@@ -123,12 +123,12 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 	sum := verifier.TokenHash(raw)
 	t.KeyID, t.Hash = kid, sum[:]
 	err = s.tx.InTx(ctx, func(ctx context.Context) error {
-		n, err := s.tokens.CountLive(ctx, user.ID, now)
+		n, err := s.tokens.CountLive(ctx, user.ID, now, s.maxTokens)
 		if err != nil {
 			return err
 		}
 		if n >= int64(s.maxTokens) {
-			return apitoken.Errorf(apitoken.Conflict, "The user holds %d tokens that are neither revoked nor expired, the most allowed; revoke some first.", n)
+			return apitoken.Errorf(apitoken.Conflict, "The user holds %d tokens that are neither revoked nor expired, the most allowed; revoke some first.", s.maxTokens)
 		}
 		return s.tokens.Create(ctx, &t)
 	})

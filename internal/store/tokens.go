@@ -124,16 +124,19 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 }
 
 // CountLive returns how many of the user's tokens are neither revoked nor
-// expired at now, and locks the user's row until the transaction ends, so
-// that creations for one user are counted one after the other.
-func (ts *Tokens) CountLive(ctx context.Context, userID string, now time.Time) (int64, error) {
+// expired at now, counting no further than upTo, and locks the user's row
+// until the transaction ends, so that creations for one user are counted
+// one after the other. The partial index api_tokens_user_live holds just
+// the rows it counts.
+func (ts *Tokens) CountLive(ctx context.Context, userID string, now time.Time, upTo int) (int64, error) {
 	var n int64
 	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
 		var locked []string
 		if err := lockForUpdate(tx.Model(&userRow{})).Where("id = ?", userID).Pluck("id", &locked).Error; err != nil {
 			return err
 		}
-		return tx.Model(&tokenRow{}).Where("user_id = ? AND revoked_at IS NULL AND expiration > ?", userID, dbTime(now)).Count(&n).Error
+		return tx.Raw("SELECT count(*) FROM (SELECT 1 FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration > ? LIMIT ?) live",
+			userID, dbTime(now), upTo).Scan(&n).Error
 	})
 	return n, ts.s.wrap(err, "")
 }
