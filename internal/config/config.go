@@ -219,9 +219,7 @@ func (c *Config) Finish() error {
 		return errors.New("issuer must not be empty")
 	}
 	if c.PublicURL != "" {
-		u, err := url.Parse(c.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-			u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || strings.HasSuffix(c.PublicURL, "?") || strings.HasSuffix(c.PublicURL, "#") {
+		if !webURL(c.PublicURL, true) {
 			return fmt.Errorf("TOKEND_PUBLIC_URL must be an http or https URL with a host and no user, query or fragment, such as https://tokens.example.com, not %q", c.PublicURL)
 		}
 		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
@@ -316,12 +314,21 @@ func parseOrigins(s string) ([]string, error) {
 		if o == "" {
 			continue
 		}
-		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(u.Host, "*") ||
-			u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		if !webURL(o, false) {
 			return nil, fmt.Errorf("%q is not an origin such as https://dashboard.example.com (no wildcard, path or query)", o)
 		}
+		u, _ := url.Parse(o)
 		out = append(out, u.Scheme+"://"+strings.ToLower(u.Host))
 	}
 	return out, nil
+}
+
+// webURL reports whether s is an http or https URL with a host (no
+// wildcard in it) and no user, query or fragment, nor a path unless path
+// allows one.
+func webURL(s string, path bool) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && !strings.Contains(u.Host, "*") &&
+		u.User == nil && u.Opaque == "" && u.RawQuery == "" && u.Fragment == "" && !strings.ContainsAny(s, "?#") &&
+		(path || u.Path == "" || u.Path == "/")
 }
