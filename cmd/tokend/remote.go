@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/pkg/client"
 )
 
@@ -128,6 +127,16 @@ func (r *remoteRun) print(e env, v any, header string, rows func(row func(cells 
 	return tw.Flush()
 }
 
+// printCreated writes what a create made: as JSON, or the one value the
+// local command prints too (the token, the user's id), alone on a line.
+func (r *remoteRun) printCreated(e env, v any, value string) error {
+	if r.output == "json" {
+		return r.print(e, v, "", nil)
+	}
+	_, err := fmt.Fprintln(e.stdout, value)
+	return err
+}
+
 const tokenHeader = "ID\tSTATUS\tEXPIRATION\tSCOPE\tDESCRIPTION"
 
 func printTokens(e env, r *remoteRun, v any, toks []client.Token) error {
@@ -196,20 +205,15 @@ func tokensCreateRemote(e env, r *remoteRun) error {
 	if *user == "" {
 		return usageError{"--user is required"}
 	}
-	if d, err := config.ParseDuration(*expires); err == nil {
-		req.Expiration = time.Now().Add(d)
-	} else if req.Expiration, err = time.Parse(time.RFC3339Nano, *expires); err != nil {
-		return usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", *expires)}
+	var err error
+	if req.Expiration, err = parseExpires(*expires); err != nil {
+		return err
 	}
 	t, err := r.c.CreateToken(e.ctx, *user, req)
 	if err != nil {
 		return err
 	}
-	if r.output == "json" {
-		return r.print(e, t, "", nil)
-	}
-	fmt.Fprintln(e.stdout, t.Token) // alone, as the local command prints it
-	return nil
+	return r.printCreated(e, t, t.Token)
 }
 
 const userHeader = "ID\tEMAIL\tROLE\tSERVICE\tDISABLED\tCREATED"
@@ -247,11 +251,7 @@ func usersCreateRemote(e env, r *remoteRun) error {
 	if err != nil {
 		return err
 	}
-	if r.output == "json" {
-		return r.print(e, u, "", nil)
-	}
-	fmt.Fprintln(e.stdout, u.ID) // alone, as the local command prints it
-	return nil
+	return r.printCreated(e, u, u.ID)
 }
 
 func usersGetRemote(e env, r *remoteRun) error {

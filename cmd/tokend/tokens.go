@@ -27,12 +27,11 @@ func (e env) tokensCreate(args []string) error {
 		if userID == "" {
 			return usageError{"--user is required"}
 		}
-		exp := expires
-		if d, err := config.ParseDuration(expires); err == nil {
-			exp = time.Now().Add(d).UTC().Format(time.RFC3339Nano)
-		} else if _, err := time.Parse(time.RFC3339Nano, expires); err != nil {
-			return usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", expires)}
+		t, err := parseExpires(expires)
+		if err != nil {
+			return err
 		}
+		exp := t.UTC().Format(time.RFC3339Nano)
 		req.Expiration = &exp
 		_, token, err := a.Service.IssueToken(e.ctx, userID, req)
 		if err != nil {
@@ -41,4 +40,17 @@ func (e env) tokensCreate(args []string) error {
 		fmt.Fprintln(e.stdout, token)
 		return nil
 	})
+}
+
+// parseExpires reads --expires: a lifetime from now (720h, 30d) or an RFC
+// 3339 time.
+func parseExpires(s string) (time.Time, error) {
+	if d, err := config.ParseDuration(s); err == nil {
+		return time.Now().Add(d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Sprintf("--expires %q is neither a duration (720h, 30d) nor an RFC 3339 time", s)}
+	}
+	return t, nil
 }
