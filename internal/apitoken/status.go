@@ -17,6 +17,10 @@ const (
 // Statuses lists every status.
 var Statuses = []Status{StatusActive, StatusExpired, StatusDisabled, StatusRevoked}
 
+// Listed are the statuses lists show unless a filter asks for others: all
+// but revoked.
+var Listed = []Status{StatusActive, StatusExpired, StatusDisabled}
+
 // StatusRule defines a status by the facts of a token in it. Token.Status
 // applies the rules, and the store turns the same rules into the conditions
 // of its queries, so the rule is written once.
@@ -51,9 +55,13 @@ func (s Status) Rule() StatusRule {
 // Status returns the token's status at the given time: a token is expired
 // from its expiration on.
 func (t *Token) Status(now time.Time) Status {
-	revoked, expired := t.RevokedAt != nil, !now.Before(t.Expiration)
+	return StatusOf(t.RevokedAt != nil, !now.Before(t.Expiration), t.Enabled)
+}
+
+// StatusOf returns the status of a token with these facts.
+func StatusOf(revoked, expired, enabled bool) Status {
 	for _, r := range StatusRules {
-		if holds(r.Revoked, revoked) && holds(r.Expired, expired) && holds(r.Enabled, t.Enabled) {
+		if holds(r.Revoked, revoked) && holds(r.Expired, expired) && holds(r.Enabled, enabled) {
 			return r.Status
 		}
 	}

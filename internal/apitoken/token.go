@@ -260,7 +260,33 @@ type TokenFilter struct {
 	// Newest lists the newest tokens first.
 	Newest bool
 	Limit  int
-	Offset int
+	// Offset skips that many tokens; After and Before instead start the
+	// page just past, or end it just before, a token's place in the list
+	// (keyset paging, which costs the same however deep the page). At most
+	// one of the three is set.
+	Offset        int
+	After, Before *ListPosition
+}
+
+// ListPosition is a token's place in a list ordered by creation: its
+// creation time, at the store's millisecond precision, then its id.
+type ListPosition struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// PositionOf returns the token's place in a list.
+func PositionOf(t *Token) ListPosition { return ListPosition{CreatedAt: t.CreatedAt, ID: t.ID} }
+
+// TokenPage is a page of a list of tokens.
+type TokenPage struct {
+	Tokens []Token
+	// Total is how many tokens the filter selects, on every page.
+	Total int64
+	// More reports, for a page after or before a position (or the first
+	// page), that the list goes on past the page's last token, or, for a
+	// page before a position, before its first.
+	More bool
 }
 
 // Use is a successful use of a token: when, and from which address (the

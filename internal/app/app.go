@@ -148,6 +148,35 @@ func (a *App) Close() error { return a.Store.Close() }
 // usageFlushInterval is how often tokens' last uses are written.
 const usageFlushInterval = 5 * time.Second
 
+// countFoldInterval is how often the changes to token counts are folded.
+const countFoldInterval = time.Second
+
+// foldCounts folds the changes to token counts every countFoldInterval,
+// each time until none are left, until ctx ends.
+func (a *App) foldCounts(ctx context.Context) {
+	t := time.NewTicker(countFoldInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := a.Store.Tokens.FoldCounts(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.log.Warn("fold token counts", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+}
+
 // Serve serves the HTTP API on ln until ctx ends, then shuts down
 // gracefully: it stops accepting connections, lets the requests in flight
 // finish within the configured shutdown timeout, and writes the last uses
@@ -175,6 +204,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer func() {
 		stopFlusher()
 		<-flushed
+	}()
+
+	// Count changes are folded while the server runs.
+	foldCtx, stopFolding := context.WithCancel(context.Background())
+	folded := make(chan struct{})
+	go func() {
+		defer close(folded)
+		a.foldCounts(foldCtx)
+	}()
+	defer func() {
+		stopFolding()
+		<-folded
 	}()
 
 	// The replica's state follows changes made elsewhere until the

@@ -595,13 +595,13 @@ func patchDoc(id string, attrs map[string]any) map[string]any {
 // countTokens returns how many tokens the user has, in any status.
 func countTokens(t *testing.T, h *harness, userID string) int64 {
 	t.Helper()
-	_, n, err := h.Store.Tokens.List(context.Background(), apitoken.TokenFilter{
+	page, err := h.Store.Tokens.List(context.Background(), apitoken.TokenFilter{
 		UserID: userID, Statuses: apitoken.Statuses, Now: time.Now(), Limit: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return page.Total
 }
 
 // tokenParts splits a v2.public token into its decoded body (payload and

@@ -22,13 +22,13 @@ import (
 // and in every status.
 func storedTokens(t testing.TB, h *harness) int64 {
 	t.Helper()
-	_, n, err := h.Store.Tokens.List(context.Background(), apitoken.TokenFilter{
+	page, err := h.Store.Tokens.List(context.Background(), apitoken.TokenFilter{
 		Statuses: apitoken.Statuses, Now: time.Now(), Limit: 1,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return page.Total
 }
 
 // storedToken returns a token's metadata as the database holds it.

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"cmp"
+	"encoding/base64"
 	"fmt"
 	"maps"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/jsonapi"
 	"github.com/labstack/echo/v4"
@@ -25,16 +28,23 @@ const (
 // listParams are a list request's query parameters, checked.
 type listParams struct {
 	limit, offset int
-	newest        bool
-	statuses      []apitoken.Status
-	userID        string
+	// offsetPaging reports a request that gave page[offset]; after and
+	// before are the positions of page[after] and page[before].
+	offsetPaging  bool
+	after, before *apitoken.ListPosition
+	// cursor reports a list that takes cursors.
+	cursor   bool
+	newest   bool
+	statuses []apitoken.Status
+	userID   string
 	// keep holds the filter and sort parameters to repeat in links.
 	keep url.Values
 }
 
 // listOptions says which optional parameters a list endpoint takes.
 type listOptions struct {
-	sort, statusFilter, userFilter bool
+	// cursor is keyset paging: page[after] and page[before].
+	cursor, sort, statusFilter, userFilter bool
 }
 
 // queryParams checks a request's query string against the parameters an
@@ -77,6 +87,9 @@ func noQuery(c echo.Context) error {
 // and the sort and filters the endpoint takes.
 func parseList(c echo.Context, opt listOptions) (listParams, error) {
 	allowed := []string{"page[limit]", "page[offset]"}
+	if opt.cursor {
+		allowed = append(allowed, "page[after]", "page[before]")
+	}
 	if opt.sort {
 		allowed = append(allowed, "sort")
 	}
@@ -87,7 +100,7 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 		allowed = append(allowed, "filter[userId]")
 	}
 	values, errs := queryParams(c, allowed...)
-	p := listParams{limit: defaultPageLimit, keep: url.Values{}}
+	p := listParams{limit: defaultPageLimit, cursor: opt.cursor, keep: url.Values{}}
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		v := values[name]
 		switch name {
@@ -102,7 +115,17 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 			if err != nil || n < 0 || n > maxPageOffset {
 				errs = append(errs, paramError(name, "page[offset] must be a whole number from 0 to %d.", maxPageOffset))
 			}
-			p.offset = n
+			p.offset, p.offsetPaging = n, true
+		case "page[after]", "page[before]":
+			pos, ok := decodeListCursor(v)
+			if !ok {
+				errs = append(errs, paramError(name, "%s must be a cursor from a list's links.", name))
+			}
+			if name == "page[after]" {
+				p.after = &pos
+			} else {
+				p.before = &pos
+			}
 		case "sort":
 			if v != "createdAt" && v != "-createdAt" {
 				errs = append(errs, paramError(name, "sort must be createdAt or -createdAt."))
@@ -128,35 +151,122 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 			p.keep.Set(name, v)
 		}
 	}
+	if given := countTrue(p.offsetPaging, p.after != nil, p.before != nil); given > 1 {
+		errs = append(errs, paramError("page", "Give at most one of page[offset], page[after] and page[before]."))
+	}
 	slices.SortStableFunc(errs, func(a, b *apitoken.Error) int { return strings.Compare(a.Parameter, b.Parameter) })
 	return p, errs.Err()
 }
 
-// pageLinks returns a list page's links (self, first, prev, next, last) and
-// its meta.pagination.
-func (s *Server) pageLinks(c echo.Context, p listParams, total int64) (*jsonapi.Links, *jsonapi.Meta) {
+func countTrue(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// A list cursor is a token's place in a list, opaque to clients: its
+// creation time in Unix milliseconds and its id, base64url-encoded.
+func encodeListCursor(p apitoken.ListPosition) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(p.CreatedAt.UnixMilli(), 10) + "." + p.ID))
+}
+
+func decodeListCursor(s string) (apitoken.ListPosition, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return apitoken.ListPosition{}, false
+	}
+	ms, id, ok := strings.Cut(string(b), ".")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || n < 0 || n > maxCursorMillis || !service.ValidID(id) {
+		return apitoken.ListPosition{}, false
+	}
+	return apitoken.ListPosition{CreatedAt: time.UnixMilli(n).UTC(), ID: id}, true
+}
+
+// maxCursorMillis is the latest time a cursor may hold, the start of the
+// year 10000, past which times have no RFC 3339 form.
+const maxCursorMillis = 253402300800000
+
+// pageInfo is what a list page's links are made from.
+type pageInfo struct {
+	total int64
+	// more reports that the list goes on past the page, in its direction.
+	more bool
+	// first and last are the places of the page's first and last tokens,
+	// in lists with cursors; nil on an empty page.
+	first, last *apitoken.ListPosition
+}
+
+// tokenPageInfo returns the page's pageInfo.
+func tokenPageInfo(page *apitoken.TokenPage) pageInfo {
+	info := pageInfo{total: page.Total, more: page.More}
+	if n := len(page.Tokens); n > 0 {
+		first, last := apitoken.PositionOf(&page.Tokens[0]), apitoken.PositionOf(&page.Tokens[n-1])
+		info.first, info.last = &first, &last
+	}
+	return info
+}
+
+// pageLinks returns a list page's links (self, first, prev, next, and
+// last for pages by offset) and its meta.pagination. A request that gave
+// page[offset], or one to a list without cursors, pages by offsets, Unit's
+// convention; in lists with cursors every other request's next and prev
+// links are cursors (page[after], page[before]), which cost the same
+// however deep the page. A page after a position has tokens before it, and
+// one before a position tokens after it, unless they were deleted since;
+// an empty page's neighbours start at the position itself.
+func (s *Server) pageLinks(c echo.Context, p listParams, info pageInfo) (*jsonapi.Links, *jsonapi.Meta) {
 	base := s.baseURL(c) + c.Request().URL.EscapedPath()
-	at := func(offset int) string {
+	link := func(name, value string) string {
 		q := url.Values{}
 		for k, v := range p.keep {
 			q[k] = v
 		}
 		q.Set("page[limit]", strconv.Itoa(p.limit))
-		q.Set("page[offset]", strconv.Itoa(offset))
+		if name != "" {
+			q.Set(name, value)
+		}
 		return base + "?" + q.Encode()
 	}
-	last := 0
-	if total > 0 {
-		last = int((total - 1) / int64(p.limit) * int64(p.limit))
+	at := func(offset int) string { return link("page[offset]", strconv.Itoa(offset)) }
+	after := func(pos *apitoken.ListPosition) string { return link("page[after]", encodeListCursor(*pos)) }
+	before := func(pos *apitoken.ListPosition) string { return link("page[before]", encodeListCursor(*pos)) }
+	links := jsonapi.Links{"first": link("", ""), "prev": nil, "next": nil}
+	pagination := map[string]any{"limit": p.limit, "total": info.total}
+	switch {
+	case p.after != nil:
+		links["self"], links["prev"] = after(p.after), before(cmp.Or(info.first, p.after))
+		if info.more {
+			links["next"] = after(info.last)
+		}
+	case p.before != nil:
+		links["self"], links["next"] = before(p.before), after(cmp.Or(info.last, p.before))
+		if info.more {
+			links["prev"] = before(info.first)
+		}
+	default:
+		last := 0
+		if info.total > 0 {
+			last = int((info.total - 1) / int64(p.limit) * int64(p.limit))
+		}
+		pagination["offset"] = p.offset
+		links["self"], links["first"], links["last"] = at(p.offset), at(0), at(last)
+		if p.offset > 0 {
+			// The page before this one; past the end, that is the last page.
+			links["prev"] = at(max(min(p.offset-p.limit, last), 0))
+		}
+		switch {
+		case !info.more:
+		case p.cursor && !p.offsetPaging:
+			links["next"] = after(info.last)
+		default:
+			links["next"] = at(p.offset + p.limit)
+		}
 	}
-	links := jsonapi.Links{"self": at(p.offset), "first": at(0), "last": at(last), "prev": nil, "next": nil}
-	if p.offset > 0 {
-		// The page before this one; past the end, that is the last page.
-		links["prev"] = at(max(min(p.offset-p.limit, last), 0))
-	}
-	if int64(p.offset+p.limit) < total {
-		links["next"] = at(p.offset + p.limit)
-	}
-	meta := jsonapi.Meta{"pagination": map[string]any{"limit": p.limit, "offset": p.offset, "total": total}}
+	meta := jsonapi.Meta{"pagination": pagination}
 	return &links, &meta
 }

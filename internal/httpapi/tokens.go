@@ -177,40 +177,41 @@ func (s *Server) createToken(c echo.Context) error {
 
 // listTokens handles GET /users/:userId/api-tokens.
 func (s *Server) listTokens(c echo.Context) error {
-	p, err := parseList(c, listOptions{sort: true, statusFilter: true})
+	p, err := parseList(c, listOptions{cursor: true, sort: true, statusFilter: true})
 	if err != nil {
 		return err
 	}
-	tokens, total, err := s.svc.ListTokens(ctx(c), principalOf(c), c.Param("userId"), p.tokenFilter())
+	page, err := s.svc.ListTokens(ctx(c), principalOf(c), c.Param("userId"), p.tokenFilter())
 	if err != nil {
 		return err
 	}
-	return s.writeTokens(c, p, tokens, total)
+	return s.writeTokens(c, p, &page)
 }
 
 // listAllTokens handles GET /api-tokens, for admins.
 func (s *Server) listAllTokens(c echo.Context) error {
-	p, err := parseList(c, listOptions{sort: true, statusFilter: true, userFilter: true})
+	p, err := parseList(c, listOptions{cursor: true, sort: true, statusFilter: true, userFilter: true})
 	if err != nil {
 		return err
 	}
-	tokens, total, err := s.svc.ListAllTokens(ctx(c), principalOf(c), p.tokenFilter())
+	page, err := s.svc.ListAllTokens(ctx(c), principalOf(c), p.tokenFilter())
 	if err != nil {
 		return err
 	}
-	return s.writeTokens(c, p, tokens, total)
+	return s.writeTokens(c, p, &page)
 }
 
 func (p listParams) tokenFilter() apitoken.TokenFilter {
-	return apitoken.TokenFilter{UserID: p.userID, Statuses: p.statuses, Newest: p.newest, Limit: p.limit, Offset: p.offset}
+	return apitoken.TokenFilter{UserID: p.userID, Statuses: p.statuses, Newest: p.newest,
+		Limit: p.limit, Offset: p.offset, After: p.after, Before: p.before}
 }
 
-func (s *Server) writeTokens(c echo.Context, p listParams, tokens []apitoken.Token, total int64) error {
-	res := make([]*apiToken, len(tokens))
-	for i := range tokens {
-		res[i] = s.tokenResource(c, &tokens[i])
+func (s *Server) writeTokens(c echo.Context, p listParams, page *apitoken.TokenPage) error {
+	res := make([]*apiToken, len(page.Tokens))
+	for i := range page.Tokens {
+		res[i] = s.tokenResource(c, &page.Tokens[i])
 	}
-	links, meta := s.pageLinks(c, p, total)
+	links, meta := s.pageLinks(c, p, tokenPageInfo(page))
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return writeCollection(c, res, links, meta)
 }

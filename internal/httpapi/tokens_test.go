@@ -141,6 +141,7 @@ func firstDetail(r *response) string {
 
 // page is a list response's pagination: meta.pagination and the links.
 type page struct {
+	// offset is -1 on a page by cursor, which has none.
 	limit, offset, total int
 	links                map[string]any
 }
@@ -155,6 +156,9 @@ func pageOf(t *testing.T, r *response) page {
 		t.Fatalf("list has no meta.pagination: %s", r.Body)
 	}
 	num := func(k string) int {
+		if _, ok := p[k]; !ok && k == "offset" {
+			return -1
+		}
 		f, ok := p[k].(float64)
 		if !ok {
 			t.Fatalf("meta.pagination.%s = %v, want a number", k, p[k])
@@ -198,6 +202,33 @@ func linkOffset(t *testing.T, h *harness, p page, name, path string, limit int, 
 		t.Fatalf("links.%s = %q has no page[offset]", name, v)
 	}
 	return off
+}
+
+// linkCursor checks that the page's link is an absolute URL of path with
+// page[limit], the parameters in keep and, unless param is "", a cursor
+// in param, and returns the cursor.
+func linkCursor(t *testing.T, h *harness, p page, name, path string, limit int, keep url.Values, param string) string {
+	t.Helper()
+	v, _ := p.links[name].(string)
+	u, err := url.Parse(v)
+	if err != nil || v == "" || u.Scheme+"://"+u.Host != h.URL || u.Path != path {
+		t.Fatalf("links.%s = %q, want an absolute URL of %s%s", name, v, h.URL, path)
+	}
+	q := u.Query()
+	want := url.Values{"page[limit]": {strconv.Itoa(limit)}}
+	for k, vs := range keep {
+		want[k] = vs
+	}
+	if param != "" {
+		if q.Get(param) == "" {
+			t.Fatalf("links.%s = %q, want a cursor in %s", name, v, param)
+		}
+		want[param] = q[param]
+	}
+	if !reflect.DeepEqual(map[string][]string(q), map[string][]string(want)) {
+		t.Fatalf("links.%s = %q, want the parameters %v", name, v, want)
+	}
+	return q.Get(param)
 }
 
 // TestCreateTokenAnswersWithTheNewToken checks the create response: 201, the
@@ -677,16 +708,18 @@ func TestListTokensPaginates(t *testing.T) {
 			want                   []string
 			prev, next, last       int // page offsets; -1 for a null link
 			followNext, followPrev bool
+			// cursorNext: links.next is a cursor (page[after]), not an offset.
+			cursorNext bool
 		}{
-			{name: "no parameters give the first 100 tokens", limit: 100, want: ids[:100], prev: -1, next: 100, last: 100, followNext: true},
-			{name: "page[limit]=40 gives the first 40", query: "page[limit]=40", limit: 40, want: ids[:40], prev: -1, next: 40, last: 80, followNext: true},
+			{name: "no parameters give the first 100 tokens", limit: 100, want: ids[:100], prev: -1, next: 100, last: 100, followNext: true, cursorNext: true},
+			{name: "page[limit]=40 gives the first 40", query: "page[limit]=40", limit: 40, want: ids[:40], prev: -1, next: 40, last: 80, followNext: true, cursorNext: true},
 			{name: "the second page links back to the first", query: "page[limit]=40&page[offset]=40", limit: 40, offset: 40, want: ids[40:80], prev: 0, next: 80, last: 80, followNext: true, followPrev: true},
 			{name: "the last page is short and has no next", query: "page[limit]=40&page[offset]=80", limit: 40, offset: 80, want: ids[80:], prev: 40, next: -1, last: 80, followPrev: true},
 			{name: "an offset between pages links back to the start", query: "page[limit]=40&page[offset]=30", limit: 40, offset: 30, want: ids[30:70], prev: 0, next: 70, last: 80},
 			{name: "page[limit]=1000 gives every token on one page", query: "page[limit]=1000", limit: 1000, want: ids, prev: -1, next: -1, last: 0},
 			{name: "page[limit]=1 gives one token", query: "page[limit]=1&page[offset]=100", limit: 1, offset: 100, want: ids[100:], prev: 99, next: -1, last: 100},
 			{name: "an offset past the end gives an empty page", query: "page[offset]=200", limit: 100, offset: 200, want: []string{}, prev: 100, next: -1, last: 100},
-			{name: "links keep the sort", query: "sort=-createdAt&page[limit]=50", keep: url.Values{"sort": {"-createdAt"}}, limit: 50, want: newest[:50], prev: -1, next: 50, last: 100, followNext: true},
+			{name: "links keep the sort", query: "sort=-createdAt&page[limit]=50", keep: url.Values{"sort": {"-createdAt"}}, limit: 50, want: newest[:50], prev: -1, next: 50, last: 100, followNext: true, cursorNext: true},
 			{name: "links keep the status filter", query: "filter[status]=active&page[limit]=50&page[offset]=50", keep: url.Values{"filter[status]": {"active"}}, limit: 50, offset: 50, want: ids[50:100], prev: 0, next: 100, last: 100, followNext: true, followPrev: true},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -709,6 +742,11 @@ func TestListTokensPaginates(t *testing.T) {
 					name string
 					want int
 				}{{"self", tc.offset}, {"first", 0}, {"prev", tc.prev}, {"next", tc.next}, {"last", tc.last}} {
+					switch {
+					case l.name == "next" && tc.cursorNext:
+						linkCursor(t, h, p, l.name, path, tc.limit, tc.keep, "page[after]")
+						continue
+					}
 					if got := linkOffset(t, h, p, l.name, path, tc.limit, tc.keep); got != l.want {
 						t.Errorf("links.%s has page[offset] %d, want %d (-1: null)", l.name, got, l.want)
 					}

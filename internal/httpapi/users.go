@@ -114,7 +114,7 @@ func (s *Server) listUsers(c echo.Context) error {
 	for i := range users {
 		res[i] = s.userResource(c, &users[i])
 	}
-	links, meta := s.pageLinks(c, p, total)
+	links, meta := s.pageLinks(c, p, pageInfo{total: total, more: int64(p.offset+len(users)) < total})
 	return writeCollection(c, res, links, meta)
 }
 

@@ -42,7 +42,7 @@ type (
 		// Get returns the token, which must belong to the user unless
 		// userID is "".
 		Get(ctx context.Context, userID, id string) (apitoken.Token, error)
-		List(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, int64, error)
+		List(ctx context.Context, f apitoken.TokenFilter) (apitoken.TokenPage, error)
 		// Update reads the user's token, lets fn change it and writes it
 		// back, in one transaction.
 		Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error)

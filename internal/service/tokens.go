@@ -139,12 +139,12 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 }
 
 // ListTokens lists the user's tokens.
-func (s *Service) ListTokens(ctx context.Context, p *Principal, userID string, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
+func (s *Service) ListTokens(ctx context.Context, p *Principal, userID string, f apitoken.TokenFilter) (apitoken.TokenPage, error) {
 	if err := authorize(p, apitoken.ScopeAPITokens, userID); err != nil {
-		return nil, 0, err
+		return apitoken.TokenPage{}, err
 	}
 	if _, err := s.targetUser(ctx, userID); err != nil {
-		return nil, 0, err
+		return apitoken.TokenPage{}, err
 	}
 	f.UserID, f.Now = userID, s.now()
 	return s.tokens.List(ctx, f)
@@ -152,9 +152,9 @@ func (s *Service) ListTokens(ctx context.Context, p *Principal, userID string, f
 
 // ListAllTokens lists every user's tokens, or one user's with f.UserID; it
 // is for admins only.
-func (s *Service) ListAllTokens(ctx context.Context, p *Principal, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
+func (s *Service) ListAllTokens(ctx context.Context, p *Principal, f apitoken.TokenFilter) (apitoken.TokenPage, error) {
 	if err := authorizeAdmin(p, apitoken.ScopeAPITokens, "list every user's tokens"); err != nil {
-		return nil, 0, err
+		return apitoken.TokenPage{}, err
 	}
 	f.Now = s.now()
 	return s.tokens.List(ctx, f)

@@ -75,7 +75,7 @@ func (ts *Tokens) insertRows(ctx context.Context, rows []tokenRow) error {
 				return err
 			}
 		}
-		return nil
+		return recordCounts(tx, nil, rows)
 	})
 }
 
@@ -112,7 +112,15 @@ func (ts *Tokens) copyRows(ctx context.Context, rows []tokenRow) error {
 				return err
 			}
 			src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) { return rowValues(&rows[i], seq), nil })
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"api_tokens"}, copyColumns, src)
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"api_tokens"}, copyColumns, src); err != nil {
+				return err
+			}
+			counts := countsOf(nil, rows)
+			src = pgx.CopyFromSlice(len(counts), func(i int) ([]any, error) {
+				c := counts[i]
+				return []any{c.UserID, c.Class, c.Day, c.N}, nil
+			})
+			_, err := tx.CopyFrom(ctx, pgx.Identifier{"token_count_changes"}, []string{"user_id", "class", "day", "n"}, src)
 			return err
 		})
 	})

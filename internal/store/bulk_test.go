@@ -37,9 +37,9 @@ func TestBulkCreate(t *testing.T) {
 		if err := st.Tokens.BulkCreate(ctx, toks); err != nil {
 			t.Fatal(err)
 		}
-		_, total, err := st.Tokens.List(ctx, apitoken.TokenFilter{UserID: user.ID, Statuses: apitoken.Statuses, Now: base, Limit: 1})
-		if err != nil || total != n {
-			t.Fatalf("%d tokens stored (%v), want %d", total, err, n)
+		page, err := st.Tokens.List(ctx, apitoken.TokenFilter{UserID: user.ID, Statuses: apitoken.Statuses, Now: base, Limit: 1})
+		if err != nil || page.Total != n {
+			t.Fatalf("%d tokens stored (%v), want %d", page.Total, err, n)
 		}
 		got, err := st.Tokens.Get(ctx, user.ID, toks[1].ID)
 		if err != nil || len(got.Resources) != 1 || got.Description != toks[1].Description || !got.Expiration.Equal(toks[1].Expiration.Truncate(time.Millisecond)) {

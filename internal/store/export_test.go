@@ -1,5 +1,11 @@
 package store
 
+import (
+	"context"
+
+	"github.com/tokend/tokend/internal/apitoken"
+)
+
 // Wrap exposes the store's error translation to the black-box tests, for
 // errors they cause outside the store.
 func Wrap(s *Store, err error) error { return s.wrap(err, "") }
@@ -7,3 +13,20 @@ func Wrap(s *Store, err error) error { return s.wrap(err, "") }
 // SetBulkChunk sets how many tokens BulkCreate writes in one transaction,
 // for tests of several chunks that stay small, and returns the old value.
 func SetBulkChunk(n int) int { old := bulkChunk; bulkChunk = n; return old }
+
+// SetCountFoldBatch sets the most count changes the store's FoldCounts
+// moves at once.
+func SetCountFoldBatch(s *Store, n int) { s.foldBatch = n }
+
+// MigrateUpTo applies the migrations up to version v.
+func MigrateUpTo(ctx context.Context, s *Store, v int) ([]string, error) { return s.migrate(ctx, v) }
+
+// InsertTokenRow stores the token's row alone, as tokend did before it
+// counted tokens.
+func InsertTokenRow(ctx context.Context, s *Store, t *apitoken.Token) error {
+	row, err := newTokenRow(t)
+	if err != nil {
+		return err
+	}
+	return s.db.WithContext(ctx).Create(&row).Error
+}

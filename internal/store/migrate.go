@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,11 @@ func Migrations(dialect string) ([]Migration, error) {
 // and returns the names of those it applied. Replicas starting together
 // take turns: the first applies, the others find nothing left to do.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	return s.migrate(ctx, math.MaxInt)
+}
+
+// migrate applies the migrations the database lacks up to version upTo.
+func (s *Store) migrate(ctx context.Context, upTo int) ([]string, error) {
 	ms, err := Migrations(s.dialect)
 	if err != nil {
 		return nil, err
@@ -80,7 +86,7 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 			return err
 		}
 		for _, m := range ms {
-			if slices.Contains(done, m.Version) {
+			if slices.Contains(done, m.Version) || m.Version > upTo {
 				continue
 			}
 			if err := tx.Exec(m.SQL).Error; err != nil {

@@ -36,6 +36,8 @@ type Store struct {
 	dsn     string // the driver's data source name
 	health  health
 	closed  atomic.Bool
+	// foldBatch, when set, replaces countFoldBatch (tests).
+	foldBatch int
 
 	Users  *Users
 	Tokens *Tokens

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -120,7 +122,13 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 	if err != nil {
 		return ts.s.wrap(err, "")
 	}
-	return ts.s.wrap(ts.s.conn(ctx).Create(&row).Error, "")
+	err = ts.s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return recordCounts(tx, nil, []tokenRow{row})
+	})
+	return ts.s.wrap(err, "")
 }
 
 // CountLive returns how many of the user's tokens are neither revoked nor
@@ -163,45 +171,72 @@ func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, e
 
 // List returns a page of the tokens the filter selects, ordered by
 // creation, and how many it selects in all.
-func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) ([]apitoken.Token, int64, error) {
+func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) (apitoken.TokenPage, error) {
 	ctx, done, err := ts.s.begin(ctx)
 	if err != nil {
-		return nil, 0, err
+		return apitoken.TokenPage{}, err
 	}
 	defer done()
-	q := ts.s.conn(ctx).Model(&tokenRow{})
+	db := ts.s.conn(ctx)
+	var page apitoken.TokenPage
+	if page.Total, err = ts.count(db, f); err != nil {
+		return page, ts.s.wrap(err, "")
+	}
+	rows, more, err := ts.page(db, f)
+	if err != nil {
+		return page, ts.s.wrap(err, "")
+	}
+	page.More = more || (f.After == nil && f.Before == nil && int64(f.Offset+len(rows)) < page.Total)
+	page.Tokens = make([]apitoken.Token, len(rows))
+	for i := range rows {
+		if page.Tokens[i], err = rows[i].token(); err != nil {
+			return page, ts.s.wrap(err, "")
+		}
+	}
+	return page, nil
+}
+
+// page reads the rows of a list's page. A page after or before a position
+// reads one row more than the page holds, to tell whether the list goes on;
+// a page at an offset reads the ids of its rows from the list index alone,
+// however many rows it skips, then the rows.
+func (ts *Tokens) page(db *gorm.DB, f apitoken.TokenFilter) (rows []tokenRow, more bool, err error) {
+	q := db.Model(&tokenRow{})
 	if f.UserID != "" {
 		q = q.Where("user_id = ?", f.UserID)
 	}
 	q = q.Where(statusCondition(f.Statuses, dbTime(f.Now)))
-	var total int64
-	if err := q.Count(&total).Error; err != nil {
-		return nil, 0, ts.s.wrap(err, "")
+	// A page before a position is read backwards from it.
+	backwards := f.Before != nil
+	order, past := "created_at, id", ">"
+	if f.Newest != backwards {
+		order, past = "created_at DESC, id DESC", "<"
 	}
-	order := "created_at, id"
-	if f.Newest {
-		order = "created_at DESC, id DESC"
+	if p := cmp.Or(f.After, f.Before); p != nil {
+		q = q.Where("(created_at, id) "+past+" (?, ?)", dbTime(p.CreatedAt), p.ID)
 	}
-	var rows []tokenRow
-	if err := q.Order(order).Limit(f.Limit).Offset(f.Offset).Find(&rows).Error; err != nil {
-		return nil, 0, ts.s.wrap(err, "")
+	if f.Offset > 0 {
+		ids := q.Select("id").Order(order).Limit(f.Limit).Offset(f.Offset)
+		err = db.Model(&tokenRow{}).Where("id IN (?)", ids).Order(order).Find(&rows).Error
+		return rows, false, err
 	}
-	tokens := make([]apitoken.Token, len(rows))
-	for i := range rows {
-		t, err := rows[i].token()
-		if err != nil {
-			return nil, 0, ts.s.wrap(err, "")
-		}
-		tokens[i] = t
+	if err = q.Order(order).Limit(f.Limit + 1).Find(&rows).Error; err != nil {
+		return nil, false, err
 	}
-	return tokens, total, nil
+	if more = len(rows) > f.Limit; more {
+		rows = rows[:f.Limit]
+	}
+	if backwards {
+		slices.Reverse(rows)
+	}
+	return rows, more, nil
 }
 
 // statusCondition selects tokens in any of the statuses at now, by the
 // domain's rules for them; no statuses means all but revoked.
 func statusCondition(statuses []apitoken.Status, now time.Time) clause.Expression {
 	if len(statuses) == 0 {
-		statuses = []apitoken.Status{apitoken.StatusActive, apitoken.StatusExpired, apitoken.StatusDisabled}
+		statuses = apitoken.Listed
 	}
 	var or []clause.Expression
 	for _, st := range statuses {
@@ -261,6 +296,9 @@ func (ts *Tokens) Update(ctx context.Context, userID, id string, fn func(*apitok
 		}
 		row.UpdatedAt = dbTime(t.UpdatedAt)
 		if err := tx.Save(&row).Error; err != nil {
+			return err
+		}
+		if err := recordCounts(tx, []tokenRow{old}, []tokenRow{row}); err != nil {
 			return err
 		}
 		t, err = row.token() // the state as stored, times at their stored precision

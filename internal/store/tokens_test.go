@@ -174,12 +174,13 @@ func TestTokensListFiltersByStatus(t *testing.T) {
 							want = append(want, tok.ID)
 						}
 					}
-					got, total, err := f.st.Tokens.List(context.Background(), apitoken.TokenFilter{
+					page, err := f.st.Tokens.List(context.Background(), apitoken.TokenFilter{
 						UserID: userID, Statuses: statuses, Now: at, Limit: 100,
 					})
 					if err != nil {
 						t.Fatalf("List: %v", err)
 					}
+					got, total := page.Tokens, page.Total
 					if ids := tokenIDs(got); !slices.Equal(ids, want) || total != int64(len(want)) {
 						t.Errorf("at now%+v, statuses %v, user %q: got %d tokens (total %d), want %d:\n got %s\nwant %s",
 							at.Sub(now), statuses, userID, len(ids), total, len(want), describe(got), describeIDs(all, want))
@@ -244,12 +245,13 @@ func TestTokensListOrderAndPages(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				got, total, err := f.st.Tokens.List(context.Background(), apitoken.TokenFilter{
+				page, err := f.st.Tokens.List(context.Background(), apitoken.TokenFilter{
 					UserID: f.user.ID, Now: base, Newest: tt.newest, Limit: tt.limit, Offset: tt.offset,
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
+				got, total := page.Tokens, page.Total
 				if ids := tokenIDs(got); !slices.Equal(ids, tt.want) || total != 5 {
 					t.Fatalf("List = %q, total %d; want %q, total 5", ids, total, tt.want)
 				}

@@ -1,0 +1,256 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tokend/tokend/internal/apitoken"
+)
+
+// Counted tokens fall into classes by the facts that do not change with
+// time; tokens not revoked are also counted by the day they expire, so
+// that a count at any moment knows which of them have expired: all of
+// those that expire on an earlier day, none of those that expire on a
+// later one, and of today's, those the index api_tokens_live finds
+// expired (see schema/postgres/0005_list_counts.sql).
+const (
+	classRevoked  int16 = 0
+	classEnabled  int16 = 1
+	classDisabled int16 = 2
+)
+
+// countKey is the row of token_counts a token is counted in.
+type countKey struct {
+	class int16
+	day   int64
+}
+
+// countKeyOf returns the row of token_counts the token is counted in.
+func countKeyOf(r *tokenRow) countKey {
+	switch {
+	case r.RevokedAt != nil:
+		return countKey{class: classRevoked}
+	case r.Enabled:
+		return countKey{class: classEnabled, day: unixDay(r.Expiration)}
+	default:
+		return countKey{class: classDisabled, day: unixDay(r.Expiration)}
+	}
+}
+
+// unixDay returns the number of the UTC day t falls on, counted from
+// 1970-01-01, as the migration computes it.
+func unixDay(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s%86400 < 0 {
+		d--
+	}
+	return d
+}
+
+// countChange is a difference to a row of token_counts, appended to
+// token_count_changes.
+type countChange struct {
+	UserID string `gorm:"column:user_id"`
+	Class  int16  `gorm:"column:class"`
+	Day    int64  `gorm:"column:day"`
+	N      int64  `gorm:"column:n"`
+}
+
+func (countChange) TableName() string { return "token_count_changes" }
+
+// countsOf returns the differences to the counts made by tokens changing
+// from the rows in before to those in after: a creation has no row before,
+// a deletion none after. Rows are matched by id.
+func countsOf(before, after []tokenRow) []countChange {
+	sums := map[string]map[countKey]int64{}
+	add := func(r *tokenRow, n int64) {
+		byKey := sums[r.UserID]
+		if byKey == nil {
+			byKey = map[countKey]int64{}
+			sums[r.UserID] = byKey
+		}
+		byKey[countKeyOf(r)] += n
+	}
+	for i := range before {
+		add(&before[i], -1)
+	}
+	for i := range after {
+		add(&after[i], 1)
+	}
+	var out []countChange
+	for user, byKey := range sums {
+		for k, n := range byKey {
+			if n != 0 {
+				out = append(out, countChange{UserID: user, Class: k.class, Day: k.day, N: n})
+			}
+		}
+	}
+	return out
+}
+
+// recordCounts appends the differences the change of tokens from before
+// to after makes to the counts, in the change's transaction tx.
+func recordCounts(tx *gorm.DB, before, after []tokenRow) error {
+	changes := countsOf(before, after)
+	if len(changes) == 0 {
+		return nil
+	}
+	return tx.CreateInBatches(changes, 1000).Error
+}
+
+// countRow is a row of the count query: a class of tokens, the day of
+// their expiration relative to today (-1 earlier, 0 today, 1 later), and
+// how many there are. Classes 11 and 12 count today's expired tokens of
+// classes 1 and 2.
+type countRow struct {
+	Class int16 `gorm:"column:class"`
+	Rel   int   `gorm:"column:rel"`
+	N     int64 `gorm:"column:n"`
+}
+
+// expiredToday is added to a class to name the count of its tokens that
+// expire today and have expired.
+const expiredToday = 10
+
+// count returns how many tokens of f.UserID (everyone's if "") are in the
+// statuses f selects at f.Now, from token_counts, the changes not folded
+// into it yet, and the tokens that expire today; one statement reads them
+// all, so the parts agree.
+func (ts *Tokens) count(db *gorm.DB, f apitoken.TokenFilter) (int64, error) {
+	now := dbTime(f.Now)
+	today := unixDay(now)
+	dayStart := time.Unix(today*86400, 0).UTC()
+	changes, tokens := "", ""
+	args := []any{today, today, f.UserID}
+	if f.UserID != "" {
+		changes, tokens = " WHERE user_id = ?", "user_id = ? AND "
+		args = append(args, f.UserID, f.UserID)
+	}
+	args = append(args, dayStart, now)
+	var rows []countRow
+	err := db.Raw(`
+		SELECT class, CASE WHEN day < ? THEN -1 WHEN day = ? THEN 0 ELSE 1 END AS rel, CAST(sum(n) AS bigint) AS n
+		FROM (SELECT class, day, n FROM token_counts WHERE owner = ?
+		      UNION ALL
+		      SELECT class, day, n FROM token_count_changes`+changes+`) c
+		GROUP BY 1, 2
+		UNION ALL
+		SELECT CASE WHEN enabled THEN 11 ELSE 12 END, 0, count(*)
+		FROM api_tokens
+		WHERE `+tokens+`revoked_at IS NULL AND expiration >= ? AND expiration <= ?
+		GROUP BY enabled`, args...).Scan(&rows).Error
+	if err != nil {
+		return 0, err
+	}
+	// n[class][rel+1] is how many tokens of the class expire on days
+	// before, on and after today; gone[class] how many of today's expired.
+	var n [3][3]int64
+	var gone [3]int64
+	for _, r := range rows {
+		if r.Class >= expiredToday {
+			gone[r.Class-expiredToday] += r.N
+		} else {
+			n[r.Class][r.Rel+1] += r.N
+		}
+	}
+	statuses := f.Statuses
+	if len(statuses) == 0 {
+		statuses = apitoken.Listed
+	}
+	selected := func(revoked, expired, enabled bool) bool {
+		return slices.Contains(statuses, apitoken.StatusOf(revoked, expired, enabled))
+	}
+	var total int64
+	// A revoked token's status does not depend on its expiration.
+	if selected(true, false, false) {
+		total += n[classRevoked][0] + n[classRevoked][1] + n[classRevoked][2]
+	}
+	for _, c := range []int16{classEnabled, classDisabled} {
+		enabled := c == classEnabled
+		if selected(false, true, enabled) {
+			total += n[c][0] + gone[c]
+		}
+		if selected(false, false, enabled) {
+			total += n[c][1] - gone[c] + n[c][2]
+		}
+	}
+	return total, nil
+}
+
+// countFoldBatch is the most count changes one fold moves, unless a test
+// sets Store.foldBatch.
+const countFoldBatch = 10_000
+
+// countFoldLock is the PostgreSQL advisory lock replicas take to fold
+// counts one at a time.
+const countFoldLock = 0x746f6b636e74 // "tokcnt"
+
+// FoldCounts folds count changes into token_counts, up to a batch in one
+// short transaction, and returns how many it folded. Counts are right
+// whether or not their changes are folded; folding keeps the changes few,
+// so that counting stays cheap. On PostgreSQL a replica that finds another
+// folding folds nothing.
+func (ts *Tokens) FoldCounts(ctx context.Context) (int, error) {
+	var folded int
+	batch := cmp.Or(ts.s.foldBatch, countFoldBatch)
+	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
+		if ts.s.dialect == Postgres {
+			var locked bool
+			if err := tx.Raw("SELECT pg_try_advisory_xact_lock(?)", countFoldLock).Scan(&locked).Error; err != nil || !locked {
+				return err
+			}
+			// One statement moves the changes and adds them up, so that
+			// it adds exactly those it deletes, whatever commits meanwhile.
+			err := tx.Raw(`
+				WITH moved AS (
+				    DELETE FROM token_count_changes WHERE id IN (
+				        SELECT id FROM token_count_changes ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)
+				    RETURNING user_id, class, day, n
+				), sums AS (
+				    SELECT user_id AS owner, class, day, sum(n) AS n FROM moved GROUP BY 1, 2, 3
+				    UNION ALL
+				    SELECT '', class, day, sum(n) FROM moved GROUP BY 2, 3
+				), added AS (
+				    INSERT INTO token_counts (owner, class, day, n)
+				    SELECT owner, class, day, n FROM sums ORDER BY owner, class, day
+				    ON CONFLICT (owner, class, day) DO UPDATE SET n = token_counts.n + excluded.n
+				    RETURNING 1
+				)
+				SELECT count(*) FROM moved`, batch).Scan(&folded).Error
+			if err != nil {
+				return err
+			}
+		} else {
+			// SQLite's transaction holds the write lock: nothing commits
+			// between the statements.
+			var last struct{ ID, N int64 }
+			if err := tx.Raw("SELECT max(id) AS id, count(*) AS n FROM (SELECT id FROM token_count_changes ORDER BY id LIMIT ?)", batch).Scan(&last).Error; err != nil || last.N == 0 {
+				return err
+			}
+			err := tx.Exec(`
+				INSERT INTO token_counts (owner, class, day, n)
+				SELECT * FROM (
+				    SELECT user_id, class, day, sum(n) FROM token_count_changes WHERE id <= ? GROUP BY 1, 2, 3
+				    UNION ALL
+				    SELECT '', class, day, sum(n) FROM token_count_changes WHERE id <= ? GROUP BY 2, 3
+				) WHERE true
+				ON CONFLICT (owner, class, day) DO UPDATE SET n = token_counts.n + excluded.n`, last.ID, last.ID).Error
+			if err != nil {
+				return err
+			}
+			if err := tx.Exec("DELETE FROM token_count_changes WHERE id <= ?", last.ID).Error; err != nil {
+				return err
+			}
+			folded = int(last.N)
+		}
+		// Rows of nobody's tokens are dropped: the days pass, and every
+		// token is purged in the end.
+		return tx.Exec("DELETE FROM token_counts WHERE n = 0").Error
+	})
+	return folded, ts.s.wrap(err, "")
+}
