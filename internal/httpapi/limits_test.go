@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,45 +80,53 @@ func TestTokenCreationIsLimitedPerUser(t *testing.T) {
 
 func TestLiveTokensPerUserAreCapped(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			h := newHarness(t, options{dbURL: dbtest.NewURL(t, d), env: map[string]string{"TOKEND_MAX_TOKENS_PER_USER": "4"}})
-			member := h.user(apitoken.RoleMember)
-			// Ten creations at once, on top of one token: exactly three
-			// more fit.
-			h.mint(member, tokenSpec{scope: "customers"})
-			var wg sync.WaitGroup
-			statuses := make(chan int, 10)
-			for range 10 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					attrs := validAttrs()
-					attrs["scope"] = "customers"
-					statuses <- h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)}).StatusCode
-				}()
-			}
-			wg.Wait()
-			close(statuses)
-			counts := map[int]int{}
-			for s := range statuses {
-				counts[s]++
-			}
-			if counts[http.StatusCreated] != 3 || counts[http.StatusConflict] != 7 {
-				t.Fatalf("statuses %v, want 3 × 201 and 7 × 409", counts)
-			}
+		// Creations at once, on top of one token: exactly cap-1 fit. With
+		// a cap of 40, the first are counted without a lock, far from it.
+		for _, tc := range []struct{ cap, creations int }{{4, 10}, {40, 45}} {
+			t.Run(fmt.Sprintf("%s/cap %d", d, tc.cap), func(t *testing.T) {
+				testLiveTokensCap(t, d, tc.cap, tc.creations)
+			})
+		}
+	}
+}
+
+// testLiveTokensCap makes creations at once for a user holding one token,
+// under the cap: exactly limit-1 succeed.
+func testLiveTokensCap(t *testing.T, d string, limit, creations int) {
+	h := newHarness(t, options{dbURL: dbtest.NewURL(t, d), env: map[string]string{"TOKEND_MAX_TOKENS_PER_USER": strconv.Itoa(limit)}})
+	member := h.user(apitoken.RoleMember)
+	h.mint(member, tokenSpec{scope: "customers"})
+	var wg sync.WaitGroup
+	statuses := make(chan int, creations)
+	for range creations {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			attrs := validAttrs()
 			attrs["scope"] = "customers"
-			r := h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)})
-			r.expectStatus(t, http.StatusConflict, "conflict")
-			if !strings.Contains(firstDetail(r), "revoke some first") {
-				t.Errorf("detail = %q", firstDetail(r))
-			}
-			// A revoked token no longer counts.
-			list := h.do(req{method: "GET", path: tokensPath(member), token: h.AdminToken}).list()
-			h.do(req{method: "DELETE", path: tokenPath(member, list[0]["id"].(string)), token: h.AdminToken}).expectStatus(t, http.StatusOK, "")
-			h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)}).expectStatus(t, http.StatusCreated, "")
-		})
+			statuses <- h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)}).StatusCode
+		}()
 	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	if counts[http.StatusCreated] != limit-1 || counts[http.StatusConflict] != creations-limit+1 {
+		t.Fatalf("statuses %v, want %d × 201 and %d × 409", counts, limit-1, creations-limit+1)
+	}
+	attrs := validAttrs()
+	attrs["scope"] = "customers"
+	r := h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)})
+	r.expectStatus(t, http.StatusConflict, "conflict")
+	if !strings.Contains(firstDetail(r), "revoke some first") {
+		t.Errorf("detail = %q", firstDetail(r))
+	}
+	// A revoked token no longer counts.
+	list := h.do(req{method: "GET", path: tokensPath(member), token: h.AdminToken}).list()
+	h.do(req{method: "DELETE", path: tokenPath(member, list[0]["id"].(string)), token: h.AdminToken}).expectStatus(t, http.StatusOK, "")
+	h.do(req{method: "POST", path: tokensPath(member), token: h.AdminToken, body: createBody(attrs)}).expectStatus(t, http.StatusCreated, "")
 }
 
 // revokeByValue posts the token to /revoke, as RFC 7009 describes it.

@@ -48,9 +48,9 @@ type (
 		Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error)
 		RecordUses(ctx context.Context, uses map[string]apitoken.Use) error
 		// CountLive counts the user's tokens neither revoked nor expired
-		// at now, no further than upTo, and locks the user until the
-		// transaction ends.
-		CountLive(ctx context.Context, userID string, now time.Time, upTo int) (int64, error)
+		// at now; with lock, it locks the user until the transaction
+		// ends, after the creations in flight.
+		CountLive(ctx context.Context, userID string, now time.Time, lock bool) (int64, error)
 		ChangedTokens(ctx context.Context, after apitoken.Position, notExpiredAt time.Time, limit int) ([]apitoken.TokenState, error)
 	}
 

@@ -19,6 +19,10 @@ import (
 // migrating the same database at once.
 const migrationLock = 0x746f6b656e64 // "tokend"
 
+// migrationTimeout bounds applying the migrations: long, for migrations
+// that index millions of rows.
+const migrationTimeout = time.Hour
+
 // Migration is one versioned SQL file.
 type Migration struct {
 	Version int
@@ -68,7 +72,11 @@ func (s *Store) migrate(ctx context.Context, upTo int) ([]string, error) {
 		timeType = "DATETIME"
 	}
 	var applied []string
-	err = s.tx(ctx, func(tx *gorm.DB) error {
+	// A migration may rewrite large tables: it is not held to the bound of
+	// the API's database calls.
+	ctx, cancel := context.WithTimeout(ctx, migrationTimeout)
+	defer cancel()
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLock).Error; err != nil {
 				return err

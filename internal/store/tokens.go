@@ -132,19 +132,24 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 }
 
 // CountLive returns how many of the user's tokens are neither revoked nor
-// expired at now, counting no further than upTo, and locks the user's row
-// until the transaction ends, so that creations for one user are counted
-// one after the other. The partial index api_tokens_user_live holds just
-// the rows it counts.
-func (ts *Tokens) CountLive(ctx context.Context, userID string, now time.Time, upTo int) (int64, error) {
+// expired at now, from the counts (see counts.go). With lock, it first
+// locks the user's row until the transaction ends: counts taken under the
+// lock are taken one after the other, each after the creations in flight
+// have committed (on PostgreSQL, inserting a token holds a key-share lock
+// of its user's row, which the lock waits for).
+func (ts *Tokens) CountLive(ctx context.Context, userID string, now time.Time, lock bool) (int64, error) {
 	var n int64
 	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
-		var locked []string
-		if err := lockForUpdate(tx.Model(&userRow{})).Where("id = ?", userID).Pluck("id", &locked).Error; err != nil {
-			return err
+		if lock {
+			var locked []string
+			if err := lockForUpdate(tx.Model(&userRow{})).Where("id = ?", userID).Pluck("id", &locked).Error; err != nil {
+				return err
+			}
 		}
-		return tx.Raw("SELECT count(*) FROM (SELECT 1 FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration > ? LIMIT ?) live",
-			userID, dbTime(now), upTo).Scan(&n).Error
+		var err error
+		n, err = ts.count(tx, apitoken.TokenFilter{UserID: userID, Now: now,
+			Statuses: []apitoken.Status{apitoken.StatusActive, apitoken.StatusDisabled}})
+		return err
 	})
 	return n, ts.s.wrap(err, "")
 }
@@ -201,7 +206,17 @@ func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) (apitoken.To
 // a page at an offset reads the ids of its rows from the list index alone,
 // however many rows it skips, then the rows.
 func (ts *Tokens) page(db *gorm.DB, f apitoken.TokenFilter) (rows []tokenRow, more bool, err error) {
+	// The page reads the list index, in its order. SQLite, which keeps no
+	// statistics unless asked, would rather pick the index of live tokens
+	// for a status filter, and sort every token the user has.
+	index := "api_tokens_created"
+	if f.UserID != "" {
+		index = "api_tokens_user_created"
+	}
 	q := db.Model(&tokenRow{})
+	if ts.s.dialect == SQLite {
+		q = q.Table("api_tokens INDEXED BY " + index)
+	}
 	if f.UserID != "" {
 		q = q.Where("user_id = ?", f.UserID)
 	}

@@ -14,16 +14,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/store"
 )
 
@@ -62,38 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no active signing key (start tokend once): %w", err)
 	}
 	start := time.Now()
-	if err := st.Tokens.BulkCreate(ctx, tokens(*userID, key.ID, *n, start)); err != nil {
+	if err := st.Tokens.BulkCreate(ctx, dbtest.MixedTokens(*userID, key.ID, *n, start)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "added %d tokens for %s in %s\n", *n, *userID, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// tokens makes n tokens of the user, of mixed statuses, around now.
-func tokens(userID, keyID string, n int, now time.Time) []apitoken.Token {
-	out := make([]apitoken.Token, n)
-	step := 366 * 24 * time.Hour / time.Duration(n) // creations spread over a year, oldest first
-	for i := range out {
-		created := now.Add(-time.Duration(n-i) * step)
-		hash := make([]byte, 32)
-		rand.Read(hash)
-		t := apitoken.Token{
-			ID: uuid.Must(uuid.NewV7()).String(), UserID: userID, KeyID: keyID, Hash: hash,
-			Description: fmt.Sprintf("seeded token %d", i), Scope: "customers accounts",
-			Enabled: true, CreatedAt: created, UpdatedAt: created,
-			Expiration: now.Add(time.Duration(i%365+1) * 24 * time.Hour).Truncate(time.Second),
-		}
-		switch i % 10 {
-		case 7:
-			t.Enabled = false
-		case 8:
-			revoked := created.Add(time.Hour)
-			t.RevokedAt, t.UpdatedAt = &revoked, revoked
-		case 9:
-			t.Expiration = created.Add(time.Hour).Truncate(time.Second)
-		}
-		t.ClaimExpiration = t.Expiration
-		out[i] = t
-	}
-	return out
 }
