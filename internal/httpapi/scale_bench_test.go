@@ -129,3 +129,32 @@ func measure(b *testing.B, op func()) {
 	b.ReportMetric(at(0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkListPage measures one page of 100 tokens, from a user with
+// 1,000, through the whole server: for profiles of the list path.
+//
+//	go test ./internal/httpapi -run '^$' -bench ListPage -cpuprofile cpu.out
+func BenchmarkListPage(b *testing.B) {
+	for _, d := range dbtest.Dialects() {
+		b.Run(d, func(b *testing.B) {
+			h := newHarness(b, options{dbURL: dbtest.NewURL(b, d)})
+			user := h.user(apitoken.RoleMember)
+			if err := h.Store.Tokens.BulkCreate(context.Background(), dbtest.MixedTokens(user, h.Ring.Records()[0].ID, 1000, time.Now())); err != nil {
+				b.Fatal(err)
+			}
+			client := benchClient()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				req, _ := http.NewRequest(http.MethodGet, h.URL+tokensPath(user), nil)
+				req.Header.Set("Authorization", "Bearer "+h.AdminToken)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}

@@ -17,7 +17,11 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, 
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
 		return apitoken.Token{}, "", err
 	}
-	user, spec, err := s.prepare(ctx, userID, req)
+	user, err := s.userFor(ctx, p, userID)
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	spec, err := s.prepare(user, req)
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}
@@ -25,6 +29,15 @@ func (s *Service) CreateToken(ctx context.Context, p *Principal, userID string, 
 		return apitoken.Token{}, "", err
 	}
 	return s.issue(ctx, user, spec)
+}
+
+// userFor returns the user the principal's request acts on: its own user,
+// as read when it authenticated, or another read from the store.
+func (s *Service) userFor(ctx context.Context, p *Principal, userID string) (apitoken.User, error) {
+	if userID == p.User.ID {
+		return p.User, nil
+	}
+	return s.targetUser(ctx, userID)
 }
 
 // grantor returns the principal's token as the grantor of a new token.
@@ -41,7 +54,7 @@ func (s *Service) MayWriteTokens(ctx context.Context, p *Principal, userID, toke
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
 		return err
 	}
-	if _, err := s.targetUser(ctx, userID); err != nil || tokenID == "" {
+	if _, err := s.userFor(ctx, p, userID); err != nil || tokenID == "" {
 		return err
 	}
 	if !ValidID(tokenID) {
@@ -55,7 +68,11 @@ func (s *Service) MayWriteTokens(ctx context.Context, p *Principal, userID, toke
 // command line's path, for operators with access to the database. The
 // scopes must still be ones the user may hold.
 func (s *Service) IssueToken(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.Token, string, error) {
-	user, spec, err := s.prepare(ctx, userID, req)
+	user, err := s.targetUser(ctx, userID)
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	spec, err := s.prepare(user, req)
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}
@@ -71,21 +88,17 @@ func (s *Service) TokenPolicy() apitoken.Policy {
 	return apitoken.Policy{Catalog: s.catalog, MaxLifetime: s.maxLife, Now: s.now()}
 }
 
-// prepare finds the user a new token is for and checks the request: its
-// attributes, then that the user is enabled.
-func (s *Service) prepare(ctx context.Context, userID string, req apitoken.TokenRequest) (apitoken.User, apitoken.TokenSpec, error) {
-	user, err := s.targetUser(ctx, userID)
-	if err != nil {
-		return user, apitoken.TokenSpec{}, err
-	}
+// prepare checks a request for a token of the user: its attributes, then
+// that the user is enabled.
+func (s *Service) prepare(user apitoken.User, req apitoken.TokenRequest) (apitoken.TokenSpec, error) {
 	spec, err := req.Validate(s.TokenPolicy())
 	if err != nil {
-		return user, spec, err
+		return spec, err
 	}
 	if user.Disabled {
-		return user, spec, apitoken.Errorf(apitoken.Conflict, "The user is disabled; enable it before creating tokens.")
+		return spec, apitoken.Errorf(apitoken.Conflict, "The user is disabled; enable it before creating tokens.")
 	}
-	return user, spec, nil
+	return spec, nil
 }
 
 // quotaSlack is how far below TOKEND_MAX_TOKENS_PER_USER a user's live

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -120,6 +121,15 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 	defer done()
 	row, err := newTokenRow(t)
 	if err != nil {
+		return ts.s.wrap(err, "")
+	}
+	if ts.s.dialect == Postgres {
+		// One statement, one round trip, writes the row and its count.
+		k := countKeyOf(&row)
+		err = ts.s.conn(ctx).Exec("WITH t AS (INSERT INTO api_tokens ("+strings.Join(copyColumns, ", ")+") VALUES (?"+
+			strings.Repeat(", ?", len(copyColumns)-1)+") RETURNING user_id) "+
+			"INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t",
+			append(rowValues(&row, 0), k.class, k.day)...).Error
 		return ts.s.wrap(err, "")
 	}
 	err = ts.s.tx(ctx, func(tx *gorm.DB) error {
