@@ -45,7 +45,25 @@ type Ring struct {
 	started, installed uint64
 
 	refreshing atomic.Bool // a background reload is pending or running
+
+	// signer is the active key as last read from the store, for at most
+	// signerTTL; nil after anything that may change which key is active.
+	signer atomic.Pointer[signerEntry]
 }
+
+// signerEntry is the active key and when the store said so, on the
+// monotonic clock.
+type signerEntry struct {
+	e  *entry
+	at time.Time
+}
+
+// signerTTL is how long the ring signs with the key it last read as active
+// before it reads the store again. A key rotated on another replica may
+// sign here that long after its rotation (less once the replica's state
+// follows the change and refreshes the ring), so Rotate keeps the retiring
+// key verifying signerTTL longer than the longest lifetime of a token.
+const signerTTL = time.Second
 
 type entry struct {
 	rec  Record
@@ -186,7 +204,8 @@ func (r *Ring) Records() []Record {
 func (r *Ring) Rotate(ctx context.Context, minLifetime time.Duration) (Record, error) {
 	now := r.now()
 	next := r.generate(now)
-	err := r.store.RotateKey(ctx, next.rec, now, now.Add(minLifetime))
+	r.signer.Store(nil)
+	err := r.store.RotateKey(ctx, next.rec, now, now.Add(minLifetime+signerTTL))
 	if apitoken.ErrorCode(err) == apitoken.NotFound {
 		err = r.store.InsertActiveKey(ctx, next.rec)
 	}
@@ -210,6 +229,20 @@ func (r *Ring) Retire(ctx context.Context, kid string) error {
 // active returns the active key with its private half, creating the first
 // key if the store has none.
 func (r *Ring) active(ctx context.Context) (*entry, error) {
+	if c := r.signer.Load(); c != nil && time.Since(c.at) < signerTTL {
+		return c.e, nil
+	}
+	read := time.Now()
+	e, err := r.readActive(ctx)
+	if err == nil {
+		r.signer.Store(&signerEntry{e: e, at: read})
+	}
+	return e, err
+}
+
+// readActive reads the active key from the store, creating the first key
+// if the store has none, and opens its private half.
+func (r *Ring) readActive(ctx context.Context) (*entry, error) {
 	rec, err := r.store.ActiveKey(ctx)
 	if apitoken.ErrorCode(err) == apitoken.NotFound {
 		created := r.generate(r.now())
@@ -265,6 +298,7 @@ func (r *Ring) generate(now time.Time) *entry {
 // refresh reloads every key from the store, keeping the private keys already
 // opened.
 func (r *Ring) refresh(ctx context.Context) error {
+	r.signer.Store(nil)
 	started := time.Now()
 	r.mu.Lock()
 	r.started++
