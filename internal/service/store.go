@@ -47,6 +47,9 @@ type (
 		// back, in one transaction.
 		Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error)
 		RecordUses(ctx context.Context, uses map[string]apitoken.Use) error
+		// CreateBelow creates the token if its user holds fewer than
+		// below live tokens at now, and reports whether it did.
+		CreateBelow(ctx context.Context, t *apitoken.Token, now time.Time, below int64) (bool, error)
 		// CountLive counts the user's tokens neither revoked nor expired
 		// at now; with lock, it locks the user until the transaction
 		// ends, after the creations in flight.

@@ -142,21 +142,24 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 	}
 	sum := verifier.TokenHash(raw)
 	t.KeyID, t.Hash = kid, sum[:]
-	err = s.tx.InTx(ctx, func(ctx context.Context) error {
-		// Far from the cap, creations for one user run side by side; near
-		// it, they are counted one at a time.
-		n, err := s.tokens.CountLive(ctx, user.ID, now, false)
-		if err == nil && n >= int64(s.maxTokens-quotaSlack) {
-			n, err = s.tokens.CountLive(ctx, user.ID, now, true)
-		}
-		if err != nil {
-			return err
-		}
-		if n >= int64(s.maxTokens) {
-			return apitoken.Errorf(apitoken.Conflict, "The user holds %d tokens that are neither revoked nor expired, the most allowed; revoke some first.", s.maxTokens)
-		}
-		return s.tokens.Create(ctx, &t)
-	})
+	// Far from the cap, a user's creations run side by side; near it, they
+	// are counted one at a time.
+	created := false
+	if below := s.maxTokens - quotaSlack; below > 0 {
+		created, err = s.tokens.CreateBelow(ctx, &t, now, int64(below))
+	}
+	if err == nil && !created {
+		err = s.tx.InTx(ctx, func(ctx context.Context) error {
+			n, err := s.tokens.CountLive(ctx, user.ID, now, true)
+			if err != nil {
+				return err
+			}
+			if n >= int64(s.maxTokens) {
+				return apitoken.Errorf(apitoken.Conflict, "The user holds %d tokens that are neither revoked nor expired, the most allowed; revoke some first.", s.maxTokens)
+			}
+			return s.tokens.Create(ctx, &t)
+		})
+	}
 	if err != nil {
 		return apitoken.Token{}, "", err
 	}

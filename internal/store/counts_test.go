@@ -257,3 +257,45 @@ func TestConcurrentFoldsAndCreations(t *testing.T) {
 		t.Fatalf("total %d, %v; want %d", page.Total, err, creators*each)
 	}
 }
+
+// TestCreateBelowCountsLiveTokensAsCountLive checks that CreateBelow
+// creates a token exactly when the user's live tokens, by CountLive, are
+// fewer than its bound: tokens revoked, expired on an earlier day or
+// earlier today, and another user's, do not count.
+func TestCreateBelowCountsLiveTokensAsCountLive(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		f := newFixture(t, dialect)
+		now := ms(base.Add(48 * time.Hour))
+		for i, exp := range []time.Duration{-30 * time.Hour, -time.Minute, 0, time.Minute, 30 * time.Hour} {
+			for _, revoked := range []bool{false, true} {
+				tok := newToken(f.user.ID, f.key.ID, base.Add(time.Duration(i)*time.Second))
+				tok.Expiration, tok.Enabled = now.Add(exp), i%2 == 0
+				if revoked {
+					tok.RevokedAt = &base
+				}
+				MustCreateToken(t, f.st, tok)
+			}
+		}
+		MustCreateToken(t, f.st, newToken(f.other.ID, f.key.ID, now))
+		live, err := f.st.Tokens.CountLive(ctx, f.user.ID, now, false)
+		if err != nil || live != 2 {
+			t.Fatalf("CountLive = %d, %v; want 2 (expiring in a minute and in 30 hours)", live, err)
+		}
+		next := newToken(f.user.ID, f.key.ID, now)
+		next.ClaimExpiration = next.Expiration
+		if created, err := f.st.Tokens.CreateBelow(ctx, &next, now, live); err != nil || created {
+			t.Fatalf("CreateBelow(%d) with %d live = %v, %v; want not created", live, live, created, err)
+		}
+		if _, err := f.st.Tokens.Get(ctx, f.user.ID, next.ID); err == nil {
+			t.Fatal("CreateBelow stored a token it reported not created")
+		}
+		if created, err := f.st.Tokens.CreateBelow(ctx, &next, now, live+1); err != nil || !created {
+			t.Fatalf("CreateBelow(%d) with %d live = %v, %v; want created", live+1, live, created, err)
+		}
+		if got, err := f.st.Tokens.Get(ctx, f.user.ID, next.ID); err != nil || !got.Expiration.Equal(ms(next.Expiration)) {
+			t.Fatalf("the token CreateBelow made reads back as %+v, %v", got, err)
+		}
+		checkTotals(t, f.st, f.user.ID, []time.Time{now})
+	})
+}

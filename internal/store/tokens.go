@@ -141,6 +141,58 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 	return ts.s.wrap(err, "")
 }
 
+// CreateBelow stores a new token's metadata if its user holds fewer than
+// below tokens neither revoked nor expired at now (by the counts, as
+// CountLive reads them), and reports whether it did. It takes no lock:
+// creations running at once do not see one another. On PostgreSQL it is
+// one statement, so a creation costs one round trip.
+func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.Time, below int64) (bool, error) {
+	row, err := newTokenRow(t)
+	if err != nil {
+		return false, ts.s.wrap(err, "")
+	}
+	if ts.s.dialect != Postgres {
+		created := false
+		err := ts.s.transact(ctx, func(ctx context.Context) error {
+			n, err := ts.CountLive(ctx, t.UserID, now, false)
+			if err != nil || n >= below {
+				return err
+			}
+			created = true
+			return ts.Create(ctx, t)
+		})
+		return created, ts.s.wrap(err, "")
+	}
+	ctx, done, err := ts.s.begin(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	now = dbTime(now)
+	today := unixDay(now)
+	k := countKeyOf(&row)
+	args := []any{row.UserID, today, row.UserID, today, row.UserID, time.Unix(today*86400, 0).UTC(), now}
+	args = append(append(args, rowValues(&row, 0)...), below, k.class, k.day)
+	res := ts.s.conn(ctx).Exec(`
+		WITH live AS (
+		    SELECT (SELECT coalesce(sum(n), 0) FROM token_counts WHERE owner = ? AND class IN (1, 2) AND day >= ?)
+		         + (SELECT coalesce(sum(n), 0) FROM token_count_changes WHERE user_id = ? AND class IN (1, 2) AND day >= ?)
+		         - (SELECT count(*) FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration >= ? AND expiration <= ?) AS n
+		), t AS (
+		    INSERT INTO api_tokens (`+strings.Join(copyColumns, ", ")+`)
+		    SELECT `+typedPlaceholders+` FROM live WHERE live.n < ?
+		    RETURNING user_id
+		)
+		INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t`, args...)
+	return res.RowsAffected == 1, ts.s.wrap(res.Error, "")
+}
+
+// typedPlaceholders are the placeholders of copyColumns' values, typed for
+// PostgreSQL, which cannot infer the types of values selected into an
+// INSERT.
+var typedPlaceholders = "?::uuid, ?::uuid, ?::text, ?::text, ?::timestamptz, ?::text, ?::text, ?::boolean, " +
+	"?::timestamptz, ?::timestamptz, ?::text, ?::text, ?::bytea, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::bigint"
+
 // CountLive returns how many of the user's tokens are neither revoked nor
 // expired at now, from the counts (see counts.go). With lock, it first
 // locks the user's row until the transaction ends: counts taken under the
