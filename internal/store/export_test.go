@@ -7,3 +7,15 @@ func Wrap(s *Store, err error) error { return s.wrap(err, "") }
 // SetBulkChunk sets how many tokens BulkCreate writes in one transaction,
 // for tests of several chunks that stay small, and returns the old value.
 func SetBulkChunk(n int) int { old := bulkChunk; bulkChunk = n; return old }
+
+// SetPurgeBatch sets how many tokens one statement of the store's Purge
+// deletes, for tests of several batches that stay small.
+func SetPurgeBatch(s *Store, n int) { s.Tokens.purgeBatch = n }
+
+// OnPurgeBatch has fn called after every batch the store's Purge deletes,
+// between batches, with the batch's count.
+func OnPurgeBatch(s *Store, fn func(n int64)) { s.Tokens.afterPurgeBatch = fn }
+
+// PurgeSQL returns the statement of one batch of the store's Purge, for
+// checking its plan.
+func PurgeSQL(s *Store) string { return s.Tokens.purgeSQL() }

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultPurgeBatch is the most tokens one statement of Purge deletes.
+const DefaultPurgeBatch = 1000
+
+// stoppedAt is when a token stopped working: its revocation or its
+// expiration, whichever came first (a token never revoked has a NULL
+// revoked_at, and the comparison leaves it at its expiration). It is the
+// expression of the index api_tokens_stopped (migration 0006), spelled as
+// there, since both databases use an index on an expression only for a
+// query that spells it the same way.
+const stoppedAt = "CASE WHEN revoked_at < expiration THEN revoked_at ELSE expiration END"
+
+// Purge deletes the tokens that stopped working, revoked or expired,
+// before stoppedBefore, and whose exp claim passed before
+// claimExpiredBefore, and returns how many it deleted. A token whose exp
+// claim has not passed is kept however long ago it was revoked: the
+// revocation feed lists it until then, and verifiers that sync from the
+// feed refuse it only for as long as they hold its revocation.
+//
+// Purge deletes in batches of at most DefaultPurgeBatch rows, one statement
+// and so one short transaction each, until a batch comes back short: a
+// writer waits for one batch at most (on SQLite, for the write lock; on
+// PostgreSQL a batch locks only the rows it deletes, which no request
+// changes). On PostgreSQL a batch skips rows another batch has locked, so
+// replicas purging at once share the work, never wait for one another and
+// never count a row twice. Purge takes no change number: what it deletes
+// every replica and verifier already refuses, by its exp claim.
+//
+// Purge must not run within a transaction of InTx, which would make one
+// transaction of every batch.
+func (ts *Tokens) Purge(ctx context.Context, stoppedBefore, claimExpiredBefore time.Time) (int64, error) {
+	batch := ts.purgeBatch
+	if batch <= 0 {
+		batch = DefaultPurgeBatch
+	}
+	q := ts.purgeSQL()
+	var total int64
+	for {
+		n, err := ts.purgeOnce(ctx, q, dbTime(stoppedBefore), dbTime(claimExpiredBefore), batch)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if ts.afterPurgeBatch != nil {
+			ts.afterPurgeBatch(n)
+		}
+		if n < int64(batch) {
+			return total, nil
+		}
+	}
+}
+
+// purgeSQL returns the statement of one batch of Purge, whose arguments
+// are stoppedBefore, claimExpiredBefore and the batch's size. Its rows come
+// in the index's order, oldest first: a plan reading the index and
+// stopping at the batch's size, where without an order PostgreSQL scans the
+// table, from its start, through the rows earlier batches left dead.
+func (ts *Tokens) purgeSQL() string {
+	q := "DELETE FROM api_tokens WHERE id IN (SELECT id FROM api_tokens WHERE " + stoppedAt + " < ? AND claim_expiration < ? " +
+		"ORDER BY " + stoppedAt + " LIMIT ?"
+	if ts.s.dialect == Postgres {
+		q += " FOR UPDATE SKIP LOCKED"
+	}
+	return q + ")"
+}
+
+// purgeOnce runs one batch of Purge.
+func (ts *Tokens) purgeOnce(ctx context.Context, q string, stoppedBefore, claimExpiredBefore time.Time, batch int) (int64, error) {
+	ctx, done, err := ts.s.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	res := ts.s.conn(ctx).Exec(q, stoppedBefore, claimExpiredBefore, batch)
+	return res.RowsAffected, ts.s.wrap(res.Error, "")
+}
