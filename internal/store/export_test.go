@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // Wrap exposes the store's error translation to the black-box tests, for
 // errors they cause outside the store.
 func Wrap(s *Store, err error) error { return s.wrap(err, "") }
@@ -9,8 +11,13 @@ func Wrap(s *Store, err error) error { return s.wrap(err, "") }
 func SetBulkChunk(n int) int { old := bulkChunk; bulkChunk = n; return old }
 
 // SetPurgeBatch sets how many tokens one statement of the store's Purge
-// deletes, for tests of several batches that stay small.
-func SetPurgeBatch(s *Store, n int) { s.Tokens.purgeBatch = n }
+// deletes, and drops its pause between batches, for tests of several
+// batches that stay small and quick.
+func SetPurgeBatch(s *Store, n int) { s.Tokens.purgeBatch, s.Tokens.noPurgePause = n, true }
+
+// PurgePause returns how long the store's Purge pauses after a batch that
+// took took.
+func PurgePause(s *Store, took time.Duration) time.Duration { return s.Tokens.purgePause(took) }
 
 // OnPurgeBatch has fn called after every batch the store's Purge deletes,
 // between batches, with the batch's count.

@@ -24,10 +24,10 @@ const stoppedAt = "CASE WHEN revoked_at < expiration THEN revoked_at ELSE expira
 // feed refuse it only for as long as they hold its revocation.
 //
 // Purge deletes in batches of at most DefaultPurgeBatch rows, one statement
-// and so one short transaction each, until a batch comes back short: a
-// writer waits for one batch at most (on SQLite, for the write lock; on
-// PostgreSQL a batch locks only the rows it deletes, which no request
-// changes). On PostgreSQL a batch skips rows another batch has locked, so
+// and so one short transaction each, until a batch comes back short, and
+// pauses between batches (purgePause): a writer waits for one batch at
+// most (on SQLite, for the write lock; on PostgreSQL a batch locks only the
+// rows it deletes, which no request changes). On PostgreSQL a batch skips rows another batch has locked, so
 // replicas purging at once share the work, never wait for one another and
 // never count a row twice. Purge takes no change number: what it deletes
 // every replica and verifier already refuses, by its exp claim.
@@ -42,6 +42,7 @@ func (ts *Tokens) Purge(ctx context.Context, stoppedBefore, claimExpiredBefore t
 	q := ts.purgeSQL()
 	var total int64
 	for {
+		start := time.Now()
 		n, err := ts.purgeOnce(ctx, q, dbTime(stoppedBefore), dbTime(claimExpiredBefore), batch)
 		total += n
 		if err != nil {
@@ -53,7 +54,33 @@ func (ts *Tokens) Purge(ctx context.Context, stoppedBefore, claimExpiredBefore t
 		if n < int64(batch) {
 			return total, nil
 		}
+		if !ts.noPurgePause {
+			pause := time.NewTimer(ts.purgePause(time.Since(start)))
+			select {
+			case <-ctx.Done():
+				pause.Stop()
+				return total, ts.s.wrap(ctx.Err(), "")
+			case <-pause.C:
+			}
+		}
 	}
+}
+
+// minSQLitePurgePause is the shortest pause between two batches of Purge
+// on SQLite: longer than the longest sleep of SQLite's busy handler (100
+// ms, after a writer has waited 228 ms), so that every writer waiting for
+// the write lock tries again while the purge leaves it free. Without it,
+// back-to-back batches can keep a writer from the lock past its deadline.
+const minSQLitePurgePause = 100 * time.Millisecond
+
+// purgePause returns how long Purge waits after a batch that took took,
+// before the next: as long again, so that a purge takes at most half of
+// the database's time, and on SQLite at least minSQLitePurgePause.
+func (ts *Tokens) purgePause(took time.Duration) time.Duration {
+	if ts.s.dialect == SQLite {
+		return max(took, minSQLitePurgePause)
+	}
+	return took
 }
 
 // purgeSQL returns the statement of one batch of Purge, whose arguments

@@ -216,6 +216,23 @@ func write(tb testing.TB, st *store.Store, userID, keyID, otherID string) string
 	return tok.ID
 }
 
+// TestPurgePausesBetweenBatches checks the pause after each batch: as long
+// as the batch took, and on SQLite long enough for every writer waiting in
+// SQLite's busy handler, whose sleeps reach 100 ms, to try again.
+func TestPurgePausesBetweenBatches(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		st := MustOpenDB(t, dialect)
+		for took, want := range map[time.Duration]time.Duration{
+			time.Millisecond:       map[string]time.Duration{store.SQLite: 100 * time.Millisecond, store.Postgres: time.Millisecond}[dialect],
+			250 * time.Millisecond: 250 * time.Millisecond,
+		} {
+			if got := store.PurgePause(st, took); got != want {
+				t.Errorf("after a batch of %v, a pause of %v, want %v", took, got, want)
+			}
+		}
+	})
+}
+
 // TestConcurrentPurgesShareTheWork runs two stores' purges on one database
 // at once, as two replicas do, each waiting after its first batch for the
 // other's: neither fails, and their counts add up to the tokens purged,
