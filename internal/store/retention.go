@@ -23,14 +23,15 @@ const stoppedAt = "CASE WHEN revoked_at < expiration THEN revoked_at ELSE expira
 // revocation feed lists it until then, and verifiers that sync from the
 // feed refuse it only for as long as they hold its revocation.
 //
-// Purge deletes in batches of at most DefaultPurgeBatch rows, one statement
-// and so one short transaction each, until a batch comes back short, and
-// pauses between batches (purgePause): a writer waits for one batch at
-// most (on SQLite, for the write lock; on PostgreSQL a batch locks only the
-// rows it deletes, which no request changes). On PostgreSQL a batch skips rows another batch has locked, so
-// replicas purging at once share the work, never wait for one another and
-// never count a row twice. Purge takes no change number: what it deletes
-// every replica and verifier already refuses, by its exp claim.
+// Purge deletes in batches of at most DefaultPurgeBatch rows, oldest
+// first, one statement and so one short transaction each, until a batch
+// comes back short, and pauses between batches (purgePause): a writer
+// waits for one batch at most (on SQLite for the write lock; on PostgreSQL
+// a batch locks only the rows it deletes, which requests almost never
+// touch). On PostgreSQL a batch skips the rows another batch has locked,
+// so replicas purging at once share the work, never wait for one another
+// and never count a row twice. Purge takes no change number: what it
+// deletes, every replica and verifier already refuses by its exp claim.
 //
 // Purge must not run within a transaction of InTx, which would make one
 // transaction of every batch.

@@ -303,7 +303,8 @@ func TestConcurrentPurgesShareTheWork(t *testing.T) {
 // from the index of migration 0006, on both databases: its query spells
 // the index's expression as the index does. PostgreSQL is told to avoid
 // sequential scans, as it would for a table this small; a query the index
-// cannot answer would still scan the table.
+// cannot answer would still scan the table. (At scale PostgreSQL reads the
+// index in order and stops at the batch's size: BENCHMARKS.md.)
 func TestPurgeReadsTheIndex(t *testing.T) {
 	eachDialect(t, func(t *testing.T, dialect string) {
 		url := dbtest.NewURL(t, dialect)
@@ -343,8 +344,12 @@ func TestPurgeReadsTheIndex(t *testing.T) {
 			}
 		}
 		text := strings.Join(plan, "\n")
-		if !strings.Contains(text, "api_tokens_stopped") || strings.Contains(text, "Seq Scan") || strings.Contains(text, "SCAN api_tokens") {
+		// On SQLite the index gives the order too, with no sort of what
+		// the batch matches.
+		if !strings.Contains(text, "api_tokens_stopped") || strings.Contains(text, "Seq Scan") ||
+			strings.Contains(text, "SCAN api_tokens") || strings.Contains(text, "TEMP B-TREE") {
 			t.Fatalf("the purge's plan does not read api_tokens_stopped:\n%s", text)
 		}
+		t.Logf("the purge's plan:\n%s", text)
 	})
 }
