@@ -93,7 +93,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}
 	svc := service.New(service.Deps{
 		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Credentials: state, Keys: ring, Catalog: catalog,
-	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, MaxTokensPerUser: cfg.MaxTokensPerUser, Now: opt.Now})
+	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, MaxTokensPerUser: cfg.MaxTokensPerUser,
+		Retention: cfg.TokenRetention, Now: opt.Now})
 	handler := httpapi.NewServer(log, httpapi.Config{
 		DB:             st.SQL(),
 		PublicURL:      cfg.PublicURL,
@@ -177,6 +178,10 @@ func (a *App) foldCounts(ctx context.Context) {
 	}
 }
 
+// retentionInterval is how often tokens past their retention are purged,
+// after the purge at start.
+const retentionInterval = time.Hour
+
 // Serve serves the HTTP API on ln until ctx ends, then shuts down
 // gracefully: it stops accepting connections, lets the requests in flight
 // finish within the configured shutdown timeout, and writes the last uses
@@ -230,6 +235,26 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		stopFollowing()
 		<-followed
 	}()
+
+	// Every replica purges the tokens past their retention, at start and
+	// every hour; replicas purging at once share the work. A purge stops
+	// as soon as the shutdown begins.
+	if a.cfg.TokenRetention > 0 {
+		purgeCtx, stopPurging := context.WithCancel(ctx)
+		purged := make(chan struct{})
+		go func() {
+			defer close(purged)
+			a.Service.RunRetention(purgeCtx, retentionInterval, func(n int64, took time.Duration) {
+				a.log.Info("purged tokens past their retention", "tokens", n, "took", took.Round(time.Millisecond).String())
+			}, func(err error) {
+				a.log.Warn("purge tokens past their retention", "err", err)
+			})
+		}()
+		defer func() {
+			stopPurging()
+			<-purged
+		}()
+	}
 
 	if a.cfg.PprofListen != "" {
 		pln, err := net.Listen("tcp", a.cfg.PprofListen)

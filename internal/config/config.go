@@ -73,6 +73,10 @@ type Config struct {
 	// MaxTokensPerUser bounds a user's tokens that are neither revoked
 	// nor expired.
 	MaxTokensPerUser int
+	// TokenRetention is how long a token is kept after it stopped
+	// working, revoked or expired, before serve purges it; 0 keeps tokens
+	// for ever.
+	TokenRetention time.Duration
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins []string
 	// BootstrapTokenFile is where serve writes the bootstrap admin token
@@ -94,6 +98,11 @@ const (
 	DefaultStateMaxAge      = 5 * time.Second
 	DefaultStateTokens      = 100_000
 	DefaultMaxTokensPerUser = 1000
+	DefaultTokenRetention   = 400 * 24 * time.Hour
+	// MinTokenRetention is the shortest retention accepted: shorter is
+	// most likely a unit mistaken (400s for 400d), and would erase the
+	// history of expired tokens as soon as they expire.
+	MinTokenRetention = 24 * time.Hour
 )
 
 // The default rate limits: generous for people and automation, tight for
@@ -139,6 +148,7 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	c.StateMaxAge, c.StateTokens = DefaultStateMaxAge, DefaultStateTokens
 	c.AuthFailures, c.TokenCreates, c.MaxTokensPerUser = DefaultAuthFailures, DefaultTokenCreates, DefaultMaxTokensPerUser
 	c.Revocations = DefaultRevocations
+	c.TokenRetention = DefaultTokenRetention
 	c.envErrs = map[string]error{}
 	for _, p := range []struct {
 		flag, env, usage string
@@ -162,6 +172,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.Revocations, err = ratelimit.ParseRule(s); return }},
 		{"max-tokens-per-user", "TOKEND_MAX_TOKENS_PER_USER", "most tokens a user may hold that are neither revoked nor expired",
 			func(s string) (err error) { c.MaxTokensPerUser, err = strconv.Atoi(s); return }},
+		{"token-retention", "TOKEND_TOKEN_RETENTION", "how long revoked and expired tokens are kept before they are purged, such as 400d, or off",
+			func(s string) (err error) { c.TokenRetention, err = parseRetention(s); return }},
 		{"cors-origins", "TOKEND_CORS_ORIGINS", "comma-separated browser origins allowed to call the API, such as https://dashboard.example.com",
 			func(s string) (err error) { c.CORSOrigins, err = parseOrigins(s); return }},
 		{"log-level", "TOKEND_LOG_LEVEL", "debug, info, warn or error",
@@ -212,6 +224,9 @@ func (c *Config) Finish() error {
 	if c.MaxTokensPerUser <= 0 {
 		return errors.New("max tokens per user must be positive")
 	}
+	if c.TokenRetention < 0 || (c.TokenRetention > 0 && c.TokenRetention < MinTokenRetention) {
+		return fmt.Errorf("token retention must be off or at least 1d, not %v", c.TokenRetention)
+	}
 	if c.StateMaxAge <= 0 || c.StateTokens <= 0 {
 		return errors.New("state max age and state tokens must be positive")
 	}
@@ -242,6 +257,19 @@ func ParseDuration(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q", s)
+	}
+	return d, nil
+}
+
+// parseRetention reads a retention: a duration as ParseDuration reads it,
+// or "off", which is 0, as "0" is.
+func parseRetention(s string) (time.Duration, error) {
+	if s == "off" {
+		return 0, nil
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid retention %q: want a duration such as 400d, or off", s)
 	}
 	return d, nil
 }

@@ -57,6 +57,7 @@ func TestDefaults(t *testing.T) {
 		{"LogLevel", c.LogLevel, slog.LevelInfo},
 		{"LogFormat", c.LogFormat, "json"},
 		{"ShutdownTimeout", c.ShutdownTimeout, 15 * time.Second},
+		{"TokenRetention", c.TokenRetention, 400 * 24 * time.Hour},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -169,6 +170,48 @@ func TestBadSettingsAreRefused(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestTokenRetention(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"400d":  400 * 24 * time.Hour,
+		"9600h": 400 * 24 * time.Hour,
+		"1d":    24 * time.Hour,
+		"24h":   24 * time.Hour,
+		"off":   0,
+		"0":     0,
+		"0d":    0,
+	} {
+		t.Run(in+" is accepted", func(t *testing.T) {
+			if c := MustLoad(t, env{"TOKEND_TOKEN_RETENTION": in}); c.TokenRetention != want {
+				t.Fatalf("TOKEND_TOKEN_RETENTION=%s gave %v, want %v", in, c.TokenRetention, want)
+			}
+		})
+	}
+	t.Run("the flag wins over the variable", func(t *testing.T) {
+		if c := MustLoad(t, env{"TOKEND_TOKEN_RETENTION": "off"}, "-token-retention", "30d"); c.TokenRetention != 30*24*time.Hour {
+			t.Fatalf("retention %v, want 30d", c.TokenRetention)
+		}
+	})
+	for in, want := range map[string]string{
+		"23h":    "token retention must be off or at least 1d",
+		"400s":   "token retention must be off or at least 1d",
+		"-5h":    "token retention must be off or at least 1d",
+		"-1d":    `TOKEND_TOKEN_RETENTION: invalid retention "-1d"`,
+		"never":  `TOKEND_TOKEN_RETENTION: invalid retention "never": want a duration such as 400d, or off`,
+		"400":    `invalid retention "400"`,
+		"Off":    `invalid retention "Off"`,
+		"1y":     `invalid retention "1y"`,
+		"400d ":  `invalid retention "400d "`,
+		"-0.5ms": "token retention must be off or at least 1d",
+	} {
+		t.Run(fmt.Sprintf("%q is refused", in), func(t *testing.T) {
+			_, err := load(env{"TOKEND_TOKEN_RETENTION": in})
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("TOKEND_TOKEN_RETENTION=%q gave error %v, want one with %q", in, err, want)
+			}
+		})
+	}
 }
 
 func TestParseDuration(t *testing.T) {

@@ -35,7 +35,9 @@ type series struct {
 	duration prometheus.Observer
 }
 
-func newMetrics(db *sql.DB) *metrics {
+// newMetrics returns the metrics of a server whose database handle is db
+// (nil for none) and whose service has purged the tokens purged returns.
+func newMetrics(db *sql.DB, purged func() int64) *metrics {
 	m := &metrics{
 		registry: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -49,6 +51,10 @@ func newMetrics(db *sql.DB) *metrics {
 		}, []string{"method", "route"}),
 	}
 	m.registry.MustRegister(m.requests, m.duration,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tokend_tokens_purged_total",
+			Help: "Tokens this replica deleted after their retention (TOKEND_TOKEN_RETENTION).",
+		}, func() float64 { return float64(purged()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {

@@ -27,6 +27,7 @@ func TestMetrics(t *testing.T) {
 		`tokend_http_requests_total{method="GET",route="unmatched",status="404"} 1`,
 		`tokend_http_request_duration_seconds_count{method="GET",route="/users/:userId/api-tokens"} 3`,
 		`go_sql_max_open_connections{db_name="tokend"}`,
+		"tokend_tokens_purged_total 0",
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, want) {

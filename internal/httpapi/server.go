@@ -96,7 +96,7 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	e.HideBanner, e.HidePort = true, true
 	prefix := make([]byte, 4)
 	rand.Read(prefix)
-	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB),
+	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB, svc.PurgedTokens),
 		idPrefix:     hex.EncodeToString(prefix) + "-",
 		authFailures: ratelimit.New[netip.Addr](cfg.AuthFailures), revokes: ratelimit.New[netip.Addr](cfg.Revocations),
 		tokenCreates: ratelimit.New[string](cfg.TokenCreates)}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +35,10 @@ type Config struct {
 	// MaxTokensPerUser bounds a user's tokens that are neither revoked nor
 	// expired; 0 means 1000.
 	MaxTokensPerUser int
+	// Retention is how long tokens are kept after they stopped working,
+	// revoked or expired, before PurgeTokens deletes them; 0 keeps them
+	// for ever.
+	Retention time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -51,6 +56,8 @@ type Service struct {
 	maxLife time.Duration
 	// maxTokens bounds a user's live tokens.
 	maxTokens int
+	retention time.Duration
+	purged    atomic.Int64 // tokens PurgeTokens deleted
 	now       func() time.Time
 	usage     usageLog
 	// memo remembers the tokens whose signature verified, so that a token
@@ -70,7 +77,8 @@ func New(d Deps, cfg Config) *Service {
 	}
 	return &Service{
 		tx: d.Tx, users: d.Users, tokens: d.Tokens, changes: d.Changes, creds: d.Credentials, keys: d.Keys, catalog: d.Catalog,
-		issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, maxTokens: cfg.MaxTokensPerUser, now: now, memo: verifier.NewMemo(verifier.DefaultMemoSize),
+		issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, maxTokens: cfg.MaxTokensPerUser, retention: cfg.Retention, now: now,
+		memo: verifier.NewMemo(verifier.DefaultMemoSize),
 	}
 }
 

@@ -55,6 +55,10 @@ type (
 		// ends, after the creations in flight.
 		CountLive(ctx context.Context, userID string, now time.Time, lock bool) (int64, error)
 		ChangedTokens(ctx context.Context, after apitoken.Position, notExpiredAt time.Time, limit int) ([]apitoken.TokenState, error)
+		// Purge deletes the tokens that stopped working (revoked or
+		// expired, whichever came first) before stoppedBefore and whose
+		// exp claim passed before claimExpiredBefore, in short batches.
+		Purge(ctx context.Context, stoppedBefore, claimExpiredBefore time.Time) (int64, error)
 	}
 
 	// ChangeLog numbers the changes of tokens, users and keys in commit

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
 )
@@ -30,3 +31,20 @@ func InsertTokenRow(ctx context.Context, s *Store, t *apitoken.Token) error {
 	}
 	return s.db.WithContext(ctx).Create(&row).Error
 }
+
+// SetPurgeBatch sets how many tokens one statement of the store's Purge
+// deletes, and drops its pause between batches, for tests of several
+// batches that stay small and quick.
+func SetPurgeBatch(s *Store, n int) { s.Tokens.purgeBatch, s.Tokens.noPurgePause = n, true }
+
+// PurgePause returns how long the store's Purge pauses after a batch that
+// took took.
+func PurgePause(s *Store, took time.Duration) time.Duration { return s.Tokens.purgePause(took) }
+
+// OnPurgeBatch has fn called after every batch the store's Purge deletes,
+// between batches, with the batch's count.
+func OnPurgeBatch(s *Store, fn func(n int64)) { s.Tokens.afterPurgeBatch = fn }
+
+// PurgeSQL returns the statement of one batch of the store's Purge, for
+// checking its plan.
+func PurgeSQL(s *Store) string { return s.Tokens.purgeSQL() }

@@ -109,7 +109,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	s := &Store{db: db, dialect: dialect, dsn: dsn}
 	s.Users = &Users{s}
-	s.Tokens = &Tokens{s}
+	s.Tokens = &Tokens{s: s}
 	s.Keys = &Keys{s}
 	if err := s.Ping(ctx); err != nil {
 		sqlDB.Close()

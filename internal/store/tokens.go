@@ -108,7 +108,16 @@ func (r *tokenRow) token() (apitoken.Token, error) {
 }
 
 // Tokens stores API token metadata.
-type Tokens struct{ s *Store }
+type Tokens struct {
+	s *Store
+	// purgeBatch, when positive, replaces DefaultPurgeBatch;
+	// noPurgePause drops Purge's pause between batches; afterPurgeBatch,
+	// when set, learns of every batch Purge deleted: hooks for the tests
+	// (export_test.go).
+	purgeBatch      int
+	noPurgePause    bool
+	afterPurgeBatch func(n int64)
+}
 
 const tokenNotFound = "API token not found"
 
