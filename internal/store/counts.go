@@ -15,8 +15,9 @@ import (
 // time; tokens not revoked are also counted by the day they expire, so
 // that a count at any moment knows which of them have expired: all of
 // those that expire on an earlier day, none of those that expire on a
-// later one, and of today's, those the index api_tokens_live finds
-// expired (see schema/postgres/0005_list_counts.sql).
+// later one, and of today's, those an index finds expired: the user's
+// live tokens by expiration, or everyone's by when they stopped working
+// (see schema/postgres/0005_list_counts.sql and 0006).
 const (
 	classRevoked  int16 = 0
 	classEnabled  int16 = 1
@@ -125,10 +126,13 @@ func (ts *Tokens) count(db *gorm.DB, f apitoken.TokenFilter) (int64, error) {
 	now := dbTime(f.Now)
 	today := unixDay(now)
 	dayStart := time.Unix(today*86400, 0).UTC()
-	changes, tokens := "", ""
+	// Everyone's tokens that expired today are found by the moment they
+	// stopped working, which for a token not revoked is its expiration
+	// (retention.go), in the index api_tokens_stopped.
+	changes, tokens := "", stoppedAt+" >= ? AND "+stoppedAt+" <= ? AND revoked_at IS NULL"
 	args := []any{today, today, f.UserID}
 	if f.UserID != "" {
-		changes, tokens = " WHERE user_id = ?", "user_id = ? AND "
+		changes, tokens = " WHERE user_id = ?", "user_id = ? AND revoked_at IS NULL AND expiration >= ? AND expiration <= ?"
 		args = append(args, f.UserID, f.UserID)
 	}
 	args = append(args, dayStart, now)
@@ -142,7 +146,7 @@ func (ts *Tokens) count(db *gorm.DB, f apitoken.TokenFilter) (int64, error) {
 		UNION ALL
 		SELECT CASE WHEN enabled THEN 11 ELSE 12 END, 0, count(*)
 		FROM api_tokens
-		WHERE `+tokens+`revoked_at IS NULL AND expiration >= ? AND expiration <= ?
+		WHERE `+tokens+`
 		GROUP BY enabled`, args...).Scan(&rows).Error
 	if err != nil {
 		return 0, err

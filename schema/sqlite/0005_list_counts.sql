@@ -6,11 +6,11 @@ DROP INDEX api_tokens_created;
 CREATE INDEX api_tokens_user_created ON api_tokens (user_id, created_at, id, revoked_at, expiration, enabled);
 CREATE INDEX api_tokens_created ON api_tokens (created_at, id, revoked_at, expiration, enabled);
 
--- The tokens not revoked, by expiration, for one user and for everyone's:
--- counting live tokens and the tokens that expired today reads them.
+-- A user's tokens not revoked, by expiration: counting the user's tokens
+-- that expired today reads them. (Everyone's are read from
+-- api_tokens_stopped, migration 0006.)
 DROP INDEX api_tokens_user_live;
 CREATE INDEX api_tokens_user_live ON api_tokens (user_id, expiration, enabled) WHERE revoked_at IS NULL;
-CREATE INDEX api_tokens_live ON api_tokens (expiration, enabled) WHERE revoked_at IS NULL;
 
 -- token_counts holds how many tokens each user has, and everyone has
 -- (owner ''), by class (0 revoked, 1 enabled, 2 disabled) and, for tokens
