@@ -149,20 +149,28 @@ func (a *App) Close() error { return a.Store.Close() }
 // usageFlushInterval is how often tokens' last uses are written.
 const usageFlushInterval = 5 * time.Second
 
-// countFoldInterval is how often the changes to token counts are folded.
-const countFoldInterval = time.Second
+// Count changes are folded every countFoldBusy while tokens change, and
+// every countFoldIdle otherwise: a creation reads its user's changes not
+// yet folded, so they are kept few.
+const (
+	countFoldBusy = 100 * time.Millisecond
+	countFoldIdle = time.Second
+)
 
-// foldCounts folds the changes to token counts every countFoldInterval,
-// each time until none are left, until ctx ends.
+// foldCounts folds the changes to token counts until ctx ends: until none
+// are left, then again after countFoldBusy if it folded any, after
+// countFoldIdle if not.
 func (a *App) foldCounts(ctx context.Context) {
-	t := time.NewTicker(countFoldInterval)
-	defer t.Stop()
+	wait := countFoldIdle
 	for {
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
+		wait = countFoldIdle
 		for {
 			n, err := a.Store.Tokens.FoldCounts(ctx)
 			if err != nil {
@@ -174,6 +182,7 @@ func (a *App) foldCounts(ctx context.Context) {
 			if n == 0 {
 				break
 			}
+			wait = countFoldBusy
 		}
 	}
 }

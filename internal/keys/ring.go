@@ -55,6 +55,7 @@ type Ring struct {
 // monotonic clock.
 type signerEntry struct {
 	e  *entry
+	sk paseto.V2AsymmetricSecretKey // e's private half, checked once
 	at time.Time
 }
 
@@ -93,10 +94,11 @@ func (r *Ring) Load(ctx context.Context) error {
 // Sign returns the token for the claims, signed by the active key, and the
 // key's id. Times are written in whole seconds, in UTC.
 func (r *Ring) Sign(ctx context.Context, c verifier.Claims) (token, kid string, err error) {
-	e, err := r.active(ctx)
+	signer, err := r.active(ctx)
 	if err != nil {
 		return "", "", err
 	}
+	e := signer.e
 	c.IssuedAt = c.IssuedAt.UTC().Truncate(time.Second)
 	c.NotBefore = c.NotBefore.UTC().Truncate(time.Second)
 	c.Expiration = c.Expiration.UTC().Truncate(time.Second)
@@ -112,11 +114,7 @@ func (r *Ring) Sign(ctx context.Context, c verifier.Claims) (token, kid string, 
 	if err != nil {
 		return "", "", fmt.Errorf("keys: build token: %w", err)
 	}
-	sk, err := paseto.NewV2AsymmetricSecretKeyFromEd25519(e.priv)
-	if err != nil {
-		return "", "", fmt.Errorf("keys: load signing key: %w", err)
-	}
-	return tok.V2Sign(sk), e.rec.ID, nil
+	return tok.V2Sign(signer.sk), e.rec.ID, nil
 }
 
 // PublicKey returns the public key with the id if it may verify tokens now.
@@ -228,16 +226,24 @@ func (r *Ring) Retire(ctx context.Context, kid string) error {
 
 // active returns the active key with its private half, creating the first
 // key if the store has none.
-func (r *Ring) active(ctx context.Context) (*entry, error) {
+func (r *Ring) active(ctx context.Context) (*signerEntry, error) {
 	if c := r.signer.Load(); c != nil && time.Since(c.at) < signerTTL {
-		return c.e, nil
+		return c, nil
 	}
 	read := time.Now()
 	e, err := r.readActive(ctx)
-	if err == nil {
-		r.signer.Store(&signerEntry{e: e, at: read})
+	if err != nil {
+		return nil, err
 	}
-	return e, err
+	// Making the PASETO key checks the pair, which costs about a
+	// signature: once per key read, not per token.
+	sk, err := paseto.NewV2AsymmetricSecretKeyFromEd25519(e.priv)
+	if err != nil {
+		return nil, fmt.Errorf("keys: load signing key: %w", err)
+	}
+	c := &signerEntry{e: e, sk: sk, at: read}
+	r.signer.Store(c)
+	return c, nil
 }
 
 // readActive reads the active key from the store, creating the first key

@@ -34,6 +34,9 @@ CREATE TABLE token_count_changes (
     day     INTEGER NOT NULL,
     n       INTEGER NOT NULL
 );
+-- A user's changes are found by the index: a creation reads them to count
+-- the user's live tokens.
+CREATE INDEX token_count_changes_user ON token_count_changes (user_id);
 
 WITH per_user AS (
     SELECT user_id AS owner,
