@@ -10,3 +10,10 @@ func KeyFetchDone(v *Verifier) <-chan struct{} {
 	}
 	return nil
 }
+
+// Revocations returns how many tokens' states the verifier holds.
+func Revocations(v *Verifier) int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.tokens)
+}
