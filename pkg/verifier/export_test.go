@@ -15,5 +15,5 @@ func KeyFetchDone(v *Verifier) <-chan struct{} {
 func Revocations(v *Verifier) int {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return len(v.tokens)
+	return v.revocations.len()
 }

@@ -1,0 +1,199 @@
+package verifier
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/tokend/tokend/pkg/revfeed"
+)
+
+// maxFeedPage bounds the bytes of one page of the feed, decompressed: far
+// more than a page of tokend's largest, in either form.
+const maxFeedPage = 64 << 20
+
+// feedPage is a page of the feed, in either form, as the verifier keeps
+// it.
+type feedPage struct {
+	cursor string
+	more   bool
+	tokens []revocation
+	// others are the tokens whose ids are not UUIDs, by id.
+	others map[string]revocation
+	users  []userState
+}
+
+type userState struct {
+	sub      string
+	disabled bool
+}
+
+// syncRevocations reads the revocation feed from the cursor to the end of
+// the round and applies it.
+func (v *Verifier) syncRevocations(ctx context.Context) error {
+	started := v.cfg.Now()
+	v.mu.RLock()
+	cursor := v.cursor
+	v.mu.RUnlock()
+	snapshot := cursor == ""
+	for {
+		page, err := v.fetchFeed(ctx, cursor)
+		if err != nil {
+			return err
+		}
+		v.mu.Lock()
+		for _, r := range page.tokens {
+			v.revocations.put(r)
+		}
+		for jti, r := range page.others {
+			v.revocations.putOther(jti, r)
+		}
+		for _, u := range page.users {
+			if u.disabled {
+				v.users[u.sub] = true
+			} else {
+				delete(v.users, u.sub)
+			}
+		}
+		v.cursor, cursor = page.cursor, page.cursor
+		if !page.more {
+			v.syncedAt = started
+		}
+		v.mu.Unlock()
+		// Only this goroutine changes the set, so it reads it unlocked.
+		if v.revocations.full() || (!page.more && (snapshot || v.revocations.compactionDue(started, v.cfg.Leeway))) {
+			merged, minUntil := v.revocations.merged(started, v.cfg.Leeway)
+			v.mu.Lock()
+			v.revocations.install(merged, minUntil, started, v.cfg.Leeway)
+			v.mu.Unlock()
+		}
+		if !page.more {
+			return nil
+		}
+	}
+}
+
+// fetchFeed fetches the page of the feed after the cursor. It asks for the
+// compact form and for gzip, and reads the JSON form too, which an older
+// tokend answers with.
+func (v *Verifier) fetchFeed(ctx context.Context, cursor string) (*feedPage, error) {
+	u := *v.base
+	u.Path += "/revocations"
+	if cursor != "" {
+		u.RawQuery = url.Values{"cursor": {cursor}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", revfeed.MediaType+", application/json;q=0.5")
+	// Set here, gzip is not undone by net/http's transport but below, so
+	// that it works with any RoundTripper.
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("Authorization", "Bearer "+v.cfg.FeedToken)
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("tokend /revocations: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil, fmt.Errorf("tokend /revocations: %s", resp.Status)
+	}
+	body := io.Reader(resp.Body)
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			return nil, fmt.Errorf("tokend /revocations: %w", err)
+		}
+		body = zr
+	}
+	body = io.LimitReader(body, maxFeedPage+1)
+	var page *feedPage
+	if ct := resp.Header.Get("Content-Type"); ct == revfeed.MediaType {
+		page, err = readCompactFeed(body, resp.ContentLength)
+	} else {
+		page, err = readJSONFeed(body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tokend /revocations: %w", err)
+	}
+	return page, nil
+}
+
+// readCompactFeed reads a page of the compact form.
+func readCompactFeed(body io.Reader, size int64) (*feedPage, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(max(min(size, maxFeedPage), 512)))
+	if _, err := buf.ReadFrom(body); err != nil {
+		return nil, err
+	}
+	if buf.Len() > maxFeedPage {
+		return nil, errors.New("page too large")
+	}
+	p, err := revfeed.Decode(buf.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	page := &feedPage{cursor: p.Cursor, more: p.More, tokens: make([]revocation, len(p.Tokens)), users: make([]userState, len(p.Users))}
+	for i, t := range p.Tokens {
+		page.tokens[i] = newRevocation(t.Revoked, t.Enabled, t.Expiration, t.Exp)
+		page.tokens[i].id = t.ID
+	}
+	for i, u := range p.Users {
+		page.users[i] = userState{sub: tokenID(u.ID).String(), disabled: u.Disabled}
+	}
+	return page, nil
+}
+
+// readJSONFeed reads a page of the JSON form.
+func readJSONFeed(body io.Reader) (*feedPage, error) {
+	var doc struct {
+		Cursor string `json:"cursor"`
+		More   bool   `json:"more"`
+		Tokens []struct {
+			ID         string    `json:"jti"`
+			Revoked    bool      `json:"revoked"`
+			Enabled    bool      `json:"enabled"`
+			Expiration time.Time `json:"expiration"`
+			Exp        time.Time `json:"exp"`
+		} `json:"tokens"`
+		Users []struct {
+			Subject  string `json:"sub"`
+			Disabled bool   `json:"disabled"`
+		} `json:"users"`
+	}
+	if err := json.NewDecoder(body).Decode(&doc); err != nil {
+		return nil, err
+	}
+	page := &feedPage{cursor: doc.Cursor, more: doc.More, tokens: make([]revocation, 0, len(doc.Tokens)), users: make([]userState, len(doc.Users))}
+	for _, t := range doc.Tokens {
+		exp := t.Exp
+		if exp.IsZero() {
+			// A tokend too old to send the claim: the entry refuses the
+			// token from its expiration on, and is kept until then.
+			exp = t.Expiration.Add(time.Millisecond)
+		}
+		r := newRevocation(t.Revoked, t.Enabled, t.Expiration.UnixMilli(), exp.UnixMilli())
+		if id, ok := parseTokenID(t.ID); ok {
+			r.id = id
+			page.tokens = append(page.tokens, r)
+			continue
+		}
+		if page.others == nil {
+			page.others = map[string]revocation{}
+		}
+		page.others[t.ID] = r
+	}
+	for i, u := range doc.Users {
+		page.users[i] = userState{sub: u.Subject, disabled: u.Disabled}
+	}
+	return page, nil
+}
