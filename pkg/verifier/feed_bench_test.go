@@ -42,7 +42,7 @@ func feedBenchSize(b *testing.B) int {
 // with COPY on PostgreSQL and large transactions on SQLite, their exp
 // claims spread over the coming year. Every chunk BulkCreate writes takes
 // a change number, so all of them are in the revocation feed.
-func seedRevoked(b *testing.B, srv *tokendtest.Server, n int) {
+func seedRevoked(b testing.TB, srv *tokendtest.Server, n int) {
 	b.Helper()
 	ctx := context.Background()
 	key, err := srv.Store.Keys.ActiveKey(ctx)
