@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,18 +122,24 @@ func BenchmarkFirstSync(b *testing.B) {
 			b.Run("legacy", func(b *testing.B) {
 				for range b.N {
 					before := heapInUse()
-					state := legacySync(b, srv.URL, feed)
+					wire := &countingTransport{}
+					state := legacySync(b, srv.URL, feed, wire)
+					b.StopTimer()
 					b.ReportMetric(float64(heapInUse()-before)/float64(len(state)), "B/revocation")
+					b.ReportMetric(float64(wire.n.Load())/float64(len(state)), "wire-B/revocation")
 					if len(state) < n {
 						b.Fatalf("the legacy sync holds %d revocations, want %d", len(state), n)
 					}
 					runtime.KeepAlive(state)
+					b.StartTimer()
 				}
 			})
 			b.Run("verifier", func(b *testing.B) {
 				for range b.N {
 					before := heapInUse()
-					v, err := verifier.New(verifier.Config{TokendURL: srv.URL, FeedToken: feed, SyncInterval: time.Hour})
+					wire := &countingTransport{}
+					v, err := verifier.New(verifier.Config{TokendURL: srv.URL, FeedToken: feed, SyncInterval: time.Hour,
+						HTTPClient: &http.Client{Transport: wire, Timeout: 10 * time.Second}})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -142,6 +149,7 @@ func BenchmarkFirstSync(b *testing.B) {
 					b.StopTimer()
 					held := verifier.Revocations(v)
 					b.ReportMetric(float64(heapInUse()-before)/float64(held), "B/revocation")
+					b.ReportMetric(float64(wire.n.Load())/float64(held), "wire-B/revocation")
 					if held < n {
 						b.Fatalf("the verifier holds %d revocations, want %d", held, n)
 					}
@@ -191,9 +199,10 @@ type legacyState struct {
 
 // legacySync reads the whole feed as verifiers did before: JSON pages of
 // 1,000 tokens, without compression, decoded with encoding/json.
-func legacySync(b *testing.B, base, feed string) map[string]legacyState {
+func legacySync(b *testing.B, base, feed string, wire *countingTransport) map[string]legacyState {
 	b.Helper()
-	client := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 10 * time.Second}
+	wire.base = &http.Transport{DisableCompression: true}
+	client := &http.Client{Transport: wire, Timeout: 10 * time.Second}
 	state := map[string]legacyState{}
 	cursor := ""
 	for {
@@ -236,4 +245,35 @@ func legacySync(b *testing.B, base, feed string) map[string]legacyState {
 			return state
 		}
 	}
+}
+
+// countingTransport counts the bytes of the answers' bodies as they come
+// over the wire, compressed or not.
+type countingTransport struct {
+	base http.RoundTripper // default: http.DefaultTransport
+	n    atomic.Int64
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(r)
+	if err == nil {
+		resp.Body = &countingBody{ReadCloser: resp.Body, n: &t.n}
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
