@@ -17,3 +17,11 @@ func Revocations(v *Verifier) int {
 	defer v.mu.RUnlock()
 	return v.revocations.len()
 }
+
+// ForgetCursor makes the verifier's next sync start from a snapshot, as a
+// first sync does, keeping the state it has.
+func ForgetCursor(v *Verifier) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cursor = ""
+}

@@ -192,3 +192,59 @@ func TestVerifierResumesAFailedSync(t *testing.T) {
 		t.Fatalf("after the retry: %d revocations, synced at %v; want 3,000, synced", n, v.SyncedAt())
 	}
 }
+
+// Verify runs beside syncs that merge the state in the middle of a round:
+// under the race detector, this checks that merging outside the lock is
+// safe.
+func TestVerifyDuringSyncs(t *testing.T) {
+	srv := tokendtest.Start(t, tokendtest.Options{})
+	seedRevoked(t, srv, 9000)
+	user := srv.User(apitoken.RoleMember)
+	good, _ := srv.Mint(user, "customers")
+	bad, badID := srv.Mint(user, "customers")
+	srv.Revoke(user, badID)
+	proxy := newFeedProxy(t, srv, func(r *http.Request) {
+		q := r.URL.Query()
+		q.Set("limit", "500")
+		r.URL.RawQuery = q.Encode()
+	})
+	feed, _ := srv.Mint(srv.AdminID, apitoken.ScopeIntrospect)
+	v, err := verifier.New(verifier.Config{TokendURL: proxy.URL, FeedToken: feed, AllowStale: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				// Before the first sync the keys are unknown; the
+				// answers are checked after it.
+				v.Verify(good, loopback)
+				v.Verify(bad, loopback)
+			}
+		}()
+	}
+	for range 3 {
+		verifier.ForgetCursor(v) // each sync a snapshot, merging as it goes
+		mustSync(t, v)
+	}
+	close(done)
+	wg.Wait()
+	if _, err := v.Verify(good, loopback); err != nil {
+		t.Fatalf("good token: %v", err)
+	}
+	if _, err := v.Verify(bad, loopback); !errors.Is(err, verifier.ErrRevoked) {
+		t.Fatalf("revoked token: %v, want %v", err, verifier.ErrRevoked)
+	}
+	if n := verifier.Revocations(v); n != 9001 {
+		t.Fatalf("the verifier holds %d revocations, want 9,001", n)
+	}
+}
