@@ -138,8 +138,7 @@ func (v *Verifier) fetchFeed(ctx context.Context, cursor string) (*feedPage, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		return nil, fmt.Errorf("tokend /revocations: %s", resp.Status)
+		return nil, fmt.Errorf("tokend /revocations: %s%s", resp.Status, errorDetail(resp.Body))
 	}
 	body := io.Reader(resp.Body)
 	if resp.Header.Get("Content-Encoding") == "gzip" {
@@ -230,4 +229,19 @@ func readJSONFeed(body io.Reader) (*feedPage, error) {
 		page.users[i] = userState{sub: u.Subject, disabled: u.Disabled}
 	}
 	return page, nil
+}
+
+// errorDetail returns ": " and the detail of the first error of a JSON:API
+// error document, tokend's answer to a request it refuses, or "".
+func errorDetail(body io.Reader) string {
+	var doc struct {
+		Errors []struct {
+			Detail string `json:"detail"`
+		} `json:"errors"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(body, 64<<10))
+	if json.Unmarshal(b, &doc) != nil || len(doc.Errors) == 0 || doc.Errors[0].Detail == "" {
+		return ""
+	}
+	return ": " + doc.Errors[0].Detail
 }
