@@ -60,6 +60,9 @@ type Config struct {
 	// the introspect scope. Without it, revocations are not synced.
 	FeedToken string
 	// HTTPClient talks to tokend. Default: a client with a 10 s timeout.
+	// Its timeout bounds each page of the revocation feed, which the
+	// verifier asks gzipped and decompresses itself, whatever the
+	// client's transport.
 	HTTPClient *http.Client
 	// SyncInterval is how often keys and revocations are synced, and so
 	// the longest a revocation takes to reach the verifier. Default: 5 s.
