@@ -76,9 +76,9 @@ func (v *Verifier) syncRevocations(ctx context.Context) error {
 		v.mu.Unlock()
 		// Only this goroutine changes the set, so it reads it unlocked.
 		if v.revocations.full() || (!page.more && (snapshot || v.revocations.compactionDue(started, v.cfg.Leeway))) {
-			merged, minUntil := v.revocations.merged(started, v.cfg.Leeway)
+			m := v.revocations.merged(started, v.cfg.Leeway, !page.more)
 			v.mu.Lock()
-			v.revocations.install(merged, minUntil, started, v.cfg.Leeway)
+			v.revocations.install(m, started, v.cfg.Leeway)
 			v.mu.Unlock()
 		}
 		if !page.more {

@@ -26,6 +26,11 @@ func TestTokenIDsParseOnlyCanonicalUUIDs(t *testing.T) {
 func idOf(i int) string { return fmt.Sprintf("00000000-0000-7000-8000-%012x", i) }
 
 func TestRevocationSet(t *testing.T) {
+	t.Run("with binary search", func(t *testing.T) { testRevocationSet(t, false) })
+	t.Run("with the index", func(t *testing.T) { testRevocationSet(t, true) })
+}
+
+func testRevocationSet(t *testing.T, indexed bool) {
 	now := time.Unix(1_800_000_000, 0)
 	ms := func(t time.Time) int64 { return t.UnixMilli() }
 	later := now.Add(time.Hour)
@@ -36,8 +41,7 @@ func TestRevocationSet(t *testing.T) {
 	}
 	s := newRevocationSet()
 	merge := func(s *revocationSet, at time.Time) {
-		m, minUntil := s.merged(at, 5*time.Second)
-		s.install(m, minUntil, at, 5*time.Second)
+		s.install(s.merged(at, 5*time.Second, indexed), at, 5*time.Second)
 	}
 	t.Run("an entry is found before and after a merge", func(t *testing.T) {
 		s.put(revoked(1, later))
@@ -126,8 +130,9 @@ func TestRevocationSet(t *testing.T) {
 const lookupBenchSize = 1_000_000
 
 // BenchmarkRevocationLookup measures Verify's lookup of a token's state
-// among a million revocations, in random order: a binary search of the
-// sorted array. Compare it with BenchmarkRevocationLookupMap, the map of
+// among a million revocations, in random order: through the index, as
+// after a round, and by binary search of the sorted array, as in the
+// middle of one. Compare it with BenchmarkRevocationLookupMap, the map of
 // string ids the verifier used before.
 func BenchmarkRevocationLookup(b *testing.B) {
 	ids := make([]string, lookupBenchSize)
@@ -138,18 +143,24 @@ func BenchmarkRevocationLookup(b *testing.B) {
 		r.id, _ = parseTokenID(ids[i])
 		s.put(r)
 		if s.full() {
-			m, minUntil := s.merged(time.Unix(0, 0), 0)
-			s.install(m, minUntil, time.Unix(0, 0), 0)
+			s.install(s.merged(time.Unix(0, 0), 0, false), time.Unix(0, 0), 0)
 		}
 	}
-	m, minUntil := s.merged(time.Unix(0, 0), 0)
-	s.install(m, minUntil, time.Unix(0, 0), 0)
+	s.install(s.merged(time.Unix(0, 0), 0, true), time.Unix(0, 0), 0)
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
-	b.ResetTimer()
-	for i := range b.N {
-		if _, ok := s.lookup(ids[i%len(ids)]); !ok {
-			b.Fatal("revocation not found")
+	for _, indexed := range []bool{true, false} {
+		name := "index"
+		if !indexed {
+			name = "binary-search"
+			s.index = nil
 		}
+		b.Run(name, func(b *testing.B) {
+			for i := range b.N {
+				if _, ok := s.lookup(ids[i%len(ids)]); !ok {
+					b.Fatal("revocation not found")
+				}
+			}
+		})
 	}
 }
 
