@@ -21,7 +21,7 @@
 // waits for tokend.
 //
 // The revocation state is synced in the feed's compact form (package
-// revfeed), gzipped, and held in about 28 bytes a token refused, so that a
+// revfeed), gzipped, and held in about 37 bytes a token refused, so that a
 // Verifier holds millions: a first sync of a million revocations takes a
 // few seconds. Entries are dropped once their tokens' claims have expired.
 //

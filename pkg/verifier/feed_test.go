@@ -150,8 +150,8 @@ func TestVerifierDropsRevocationsOfExpiredTokens(t *testing.T) {
 	}
 }
 
-// The feed's pages are fetched one ahead: a sync that fails in the middle
-// keeps what it applied and resumes from there.
+// The feed's pages are fetched one ahead of the page applied: a sync that
+// fails in the middle keeps what it applied and resumes from there.
 func TestVerifierResumesAFailedSync(t *testing.T) {
 	srv := tokendtest.Start(t, tokendtest.Options{})
 	seedRevoked(t, srv, 3000)

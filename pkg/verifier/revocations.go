@@ -117,38 +117,40 @@ func unixSeconds(ms int64) uint32 {
 
 // revocationSet is the verifier's copy of tokend's revocation state, the
 // tokens tokend revoked, disabled or shortened whose claims have not
-// expired, laid out to hold millions: about 28 bytes a token (a map of
-// string ids to states took about 160).
+// expired, laid out to hold millions: about 37 bytes a token, 28 of them
+// in the array (a map of string ids to states took about 216).
 //
-// Most entries are in sorted, an array sorted by id that is searched in
-// O(log n) and never changed in place: a merge replaces it with a new
-// array, so the sync can build that array while Verify keeps reading the
-// old one. Changes since the last merge are in recent, a map that
-// shadows sorted; an entry of recent that refuses nothing hides the entry
-// of sorted until the merge drops both. A merge happens when recent grows
-// to an eighth of sorted (so that the maps never hold much), at the end
-// of a snapshot, and, to drop the entries of tokens that have expired, at
-// the end of a sync once such an entry exists and compactEvery has passed
-// since the last merge: each merge costs one pass over the array, so at
-// most one a minute is spent on expired tokens. Ids that are not
+// Most entries are in sorted, an array sorted by id, found through index
+// or by binary search, and never changed in place: a merge replaces it
+// with a new array, so the sync can build that array while Verify keeps
+// reading the old one. Changes since the last merge are in recent, a map
+// that shadows sorted; an entry of recent that refuses nothing hides the
+// entry of sorted until the merge drops both. A merge happens when recent
+// grows to an eighth of sorted (so that the map never holds much), at the
+// end of a snapshot, and, to drop the entries of tokens that have expired,
+// at the end of a sync once such an entry exists and compactEvery has
+// passed since the last merge: each merge costs one pass over the array,
+// so at most one a minute is spent on expired tokens. Ids that are not
 // canonical UUIDs, which tokend never makes, are kept in other.
 //
 // A grouping by expiration, or a parallel array of expirations, was
 // weighed: the grouping drops expired entries for free but makes a lookup
 // search every group, and a parallel array saves nothing over an entry
-// that holds its times. A Go map keyed by [16]byte costs 40 to 66 bytes
-// an entry with its load factor, and the array 28 at every size.
+// that holds its times. A Go map keyed by [16]byte would cost 40 to 66
+// bytes an entry (a slot of 28 bytes and its control byte, at a load
+// factor between 7/16 and 7/8), the array and its index 33 to 39.
 //
 // The sync goroutine is its only writer: it changes recent and other, and
-// swaps sorted, under the verifier's write lock, and reads them without
-// it. Verify reads under the read lock.
+// swaps sorted and index, under the verifier's write lock, and reads them
+// without it. Verify reads under the read lock.
 type revocationSet struct {
 	sorted []revocation
 	// index, when set, is a hash table of sorted's positions, plus one,
 	// by id: a lookup by binary search among a million entries cost about
-	// 1.1 µs, most of it cache misses, and by the index 0.2 µs. It costs 5
-	// to 11 bytes an entry, and is built at the end of a round: a merge
-	// in the middle of one leaves lookups to the binary search until then.
+	// 1.1 µs, most of it cache misses, and by the index about half that
+	// (BenchmarkRevocationLookup). It costs 5 to 11 bytes an entry, and is
+	// built at the end of a round: a merge in the middle of one leaves
+	// lookups to the binary search until then.
 	index []uint32
 	// shift turns an id's hash into an index slot.
 	shift  uint
