@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +53,16 @@ func newFeedProxy(t *testing.T, srv *tokendtest.Server, rewrite func(r *http.Req
 	return p
 }
 
+// pagesOf returns a rewrite for newFeedProxy that asks for pages of n
+// tokens.
+func pagesOf(n int) func(r *http.Request) {
+	return func(r *http.Request) {
+		q := r.URL.Query()
+		q.Set("limit", strconv.Itoa(n))
+		r.URL.RawQuery = q.Encode()
+	}
+}
+
 // count returns how many feed answers came with the Content-Type and
 // Content-Encoding.
 func (p *feedProxy) count(contentType, encoding string) int {
@@ -68,11 +79,7 @@ func TestVerifierSyncsTheCompactFeedGzipped(t *testing.T) {
 	srv.Revoke(user, id)
 	// Pages of 500 tokens, so that the round takes many pages and the
 	// verifier merges its state in the middle of it.
-	proxy := newFeedProxy(t, srv, func(r *http.Request) {
-		q := r.URL.Query()
-		q.Set("limit", "500")
-		r.URL.RawQuery = q.Encode()
-	})
+	proxy := newFeedProxy(t, srv, pagesOf(500))
 	feed, _ := srv.Mint(srv.AdminID, apitoken.ScopeIntrospect)
 	v, err := verifier.New(verifier.Config{TokendURL: proxy.URL, FeedToken: feed})
 	if err != nil {
@@ -169,9 +176,7 @@ func TestVerifierResumesAFailedSync(t *testing.T) {
 				http.Error(w, "unavailable", http.StatusServiceUnavailable)
 				return
 			}
-			q := r.URL.Query()
-			q.Set("limit", "1000")
-			r.URL.RawQuery = q.Encode()
+			pagesOf(1000)(r)
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -203,11 +208,7 @@ func TestVerifyDuringSyncs(t *testing.T) {
 	good, _ := srv.Mint(user, "customers")
 	bad, badID := srv.Mint(user, "customers")
 	srv.Revoke(user, badID)
-	proxy := newFeedProxy(t, srv, func(r *http.Request) {
-		q := r.URL.Query()
-		q.Set("limit", "500")
-		r.URL.RawQuery = q.Encode()
-	})
+	proxy := newFeedProxy(t, srv, pagesOf(500))
 	feed, _ := srv.Mint(srv.AdminID, apitoken.ScopeIntrospect)
 	v, err := verifier.New(verifier.Config{TokendURL: proxy.URL, FeedToken: feed, AllowStale: true})
 	if err != nil {
