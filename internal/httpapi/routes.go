@@ -27,7 +27,7 @@ func (s *Server) routes() {
 
 	e.POST("/introspect", s.introspect, s.timeout, s.limitBody, s.authenticate)
 	e.POST("/revoke", s.revoke, s.timeout, s.limitBody)
-	get("/revocations", s.revocations, s.timeout, s.authenticate)
+	get("/revocations", s.revocations, compressFeed, s.timeout, s.authenticate)
 	// Gateways send the authorization request with the original method;
 	// Envoy also appends the original path. It is the one hot route, and
 	// takes no request timeout: it reads the database only on a token's

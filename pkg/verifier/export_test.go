@@ -10,3 +10,18 @@ func KeyFetchDone(v *Verifier) <-chan struct{} {
 	}
 	return nil
 }
+
+// Revocations returns how many tokens' states the verifier holds.
+func Revocations(v *Verifier) int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.revocations.len()
+}
+
+// ForgetCursor makes the verifier's next sync start from a snapshot, as a
+// first sync does, keeping the state it has.
+func ForgetCursor(v *Verifier) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.cursor = ""
+}

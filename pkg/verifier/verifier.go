@@ -60,6 +60,9 @@ type Config struct {
 	// the introspect scope. Without it, revocations are not synced.
 	FeedToken string
 	// HTTPClient talks to tokend. Default: a client with a 10 s timeout.
+	// Its timeout bounds each page of the revocation feed, which the
+	// verifier asks gzipped and decompresses itself, whatever the
+	// client's transport.
 	HTTPClient *http.Client
 	// SyncInterval is how often keys and revocations are synced, and so
 	// the longest a revocation takes to reach the verifier. Default: 5 s.
@@ -117,7 +120,7 @@ type Verifier struct {
 	// keysFetchedAt is when the last fetch of the keys started, by
 	// Config.Now.
 	keysFetchedAt time.Time
-	tokens        map[string]tokenState
+	revocations   revocationSet
 	users         map[string]bool // disabled users
 	cursor        string
 	syncedAt      time.Time
@@ -137,14 +140,6 @@ type keyFetch struct {
 type key struct {
 	pub    ed25519.PublicKey
 	status string
-}
-
-type tokenState struct {
-	revoked, enabled bool
-	expiration       time.Time
-	// exp is the token's exp claim: until then a token whose expiration
-	// was moved earlier must still be refused by its state.
-	exp time.Time
 }
 
 // New returns a verifier. With TokendURL set, call Sync (or Run) before
@@ -176,8 +171,9 @@ func New(cfg Config) (*Verifier, error) {
 		cfg:     cfg,
 		proxies: clientip.New(cfg.TrustedProxies),
 		keys:    map[string]key{},
-		tokens:  map[string]tokenState{},
 		users:   map[string]bool{},
+
+		revocations: newRevocationSet(),
 	}
 	if cfg.MemoSize >= 0 {
 		v.memo = NewMemo(cfg.MemoSize)
@@ -301,18 +297,18 @@ func (v *Verifier) Verify(raw string, clientIP netip.Addr, required ...string) (
 	c := &e.claims
 	if v.syncsRevocations() {
 		v.mu.RLock()
-		st, known := v.tokens[c.ID]
+		r, _ := v.revocations.lookup(c.ID)
 		userDisabled := v.users[c.Subject]
 		age := now.Sub(v.syncedAt)
 		v.mu.RUnlock()
 		switch {
 		case age > v.cfg.MaxStaleness && !v.cfg.AllowStale:
 			return nil, ErrStale
-		case known && st.revoked:
+		case r.flags&flagRevoked != 0:
 			return nil, ErrRevoked
-		case known && !st.enabled, userDisabled:
+		case r.flags&flagDisabled != 0, userDisabled:
 			return nil, ErrDisabled
-		case known && !now.Before(st.expiration):
+		case r.flags&flagShortened != 0 && now.Unix() >= int64(r.expires):
 			return nil, ErrExpired
 		}
 	}
@@ -381,74 +377,6 @@ func (v *Verifier) Sync(ctx context.Context) error {
 		return keysErr
 	}
 	return errors.Join(keysErr, v.syncRevocations(ctx))
-}
-
-// syncRevocations reads the revocation feed from the cursor to the end of
-// the round and applies it.
-func (v *Verifier) syncRevocations(ctx context.Context) error {
-	started := v.cfg.Now()
-	v.mu.RLock()
-	cursor := v.cursor
-	v.mu.RUnlock()
-	for {
-		var page struct {
-			Cursor string `json:"cursor"`
-			More   bool   `json:"more"`
-			Tokens []struct {
-				ID         string    `json:"jti"`
-				Revoked    bool      `json:"revoked"`
-				Enabled    bool      `json:"enabled"`
-				Expiration time.Time `json:"expiration"`
-				Exp        time.Time `json:"exp"`
-			} `json:"tokens"`
-			Users []struct {
-				Subject  string `json:"sub"`
-				Disabled bool   `json:"disabled"`
-			} `json:"users"`
-		}
-		q := url.Values{}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		if _, err := v.get(ctx, "/revocations", q, v.cfg.FeedToken, "", &page); err != nil {
-			return err
-		}
-		v.mu.Lock()
-		for _, t := range page.Tokens {
-			v.tokens[t.ID] = tokenState{revoked: t.Revoked, enabled: t.Enabled, expiration: t.Expiration, exp: t.Exp}
-		}
-		for _, u := range page.Users {
-			if u.Disabled {
-				v.users[u.Subject] = true
-			} else {
-				delete(v.users, u.Subject)
-			}
-		}
-		v.cursor, cursor = page.Cursor, page.Cursor
-		if !page.More {
-			v.syncedAt = started
-			v.forgetExpired(started)
-		}
-		v.mu.Unlock()
-		if !page.More {
-			return nil
-		}
-	}
-}
-
-// forgetExpired drops the state of tokens that have expired anyway: whose
-// exp claim has passed, or their expiration for a tokend too old to send
-// the claim.
-func (v *Verifier) forgetExpired(now time.Time) {
-	for id, st := range v.tokens {
-		until := st.expiration
-		if st.exp.After(until) {
-			until = st.exp
-		}
-		if now.After(until.Add(v.cfg.Leeway)) {
-			delete(v.tokens, id)
-		}
-	}
 }
 
 // syncKeys fetches tokend's public keys, unless they did not change. Every
