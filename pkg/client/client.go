@@ -122,6 +122,9 @@ type UserUpdate struct {
 // Page selects a page of a list: Limit 0 means tokend's default.
 type Page struct {
 	Limit, Offset int
+	// After is a cursor from an earlier page (token lists only): the page
+	// starts just past it. It excludes Offset.
+	After string
 }
 
 // TokenFilter narrows a list of tokens. Statuses nil lists every status
@@ -205,7 +208,15 @@ type resource struct {
 // do sends a request and decodes a JSON:API answer's data into out, a
 // *resource or *[]resource, when out is not nil; total receives
 // meta.pagination.total when set.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, out any, total *int) error {
+// listMeta is what a list answer says of the list beside its page.
+type listMeta struct {
+	Total int
+	// Next is the cursor of links.next (page[after]), "" on the last page
+	// or when the next link is by offset.
+	Next string
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, out any, list *listMeta) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(map[string]any{"data": body})
@@ -251,12 +262,18 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 				Total int `json:"total"`
 			} `json:"pagination"`
 		} `json:"meta"`
+		Links struct {
+			Next string `json:"next"`
+		} `json:"links"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("tokend: the answer to %s %s is not JSON: %w", method, path, err)
 	}
-	if total != nil {
-		*total = doc.Meta.Pagination.Total
+	if list != nil {
+		list.Total = doc.Meta.Pagination.Total
+		if next, err := url.Parse(doc.Links.Next); err == nil {
+			list.Next = next.Query().Get("page[after]")
+		}
 	}
 	if err := json.Unmarshal(doc.Data, out); err != nil {
 		return fmt.Errorf("tokend: the answer to %s %s holds no %T: %w", method, path, out, err)
@@ -291,6 +308,9 @@ func pageQuery(p Page) url.Values {
 	}
 	if p.Offset > 0 {
 		q.Set("page[offset]", strconv.Itoa(p.Offset))
+	}
+	if p.After != "" {
+		q.Set("page[after]", p.After)
 	}
 	return q
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,5 +98,44 @@ func TestClientAgainstARealServer(t *testing.T) {
 	}
 	if client.CodeOf(context.Canceled) != "" {
 		t.Fatal("CodeOf gave a code to an error that is not tokend's")
+	}
+}
+
+// TestEachTokenPagesByCursor lists 23 tokens 5 a page with EachToken: every
+// token once, oldest first, and a stop of the loop stops the paging.
+func TestEachTokenPagesByCursor(t *testing.T) {
+	srv := tokendtest.Start(t, tokendtest.Options{})
+	ctx := context.Background()
+	admin := client.New(srv.URL, srv.AdminToken)
+	member, err := admin.CreateUser(ctx, client.UserRequest{Email: "each@example.com", Role: "member"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for range 23 {
+		tok, err := admin.CreateToken(ctx, member.ID, client.TokenRequest{Description: "each", Scope: "customers", Expiration: time.Now().Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, tok.ID)
+	}
+	var got []string
+	for tok, err := range admin.EachToken(ctx, member.ID, client.TokenFilter{Page: client.Page{Limit: 5}}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, tok.ID)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("EachToken gave %v,\nwant %v", got, want)
+	}
+	n := 0
+	for range admin.EachToken(ctx, member.ID, client.TokenFilter{Page: client.Page{Limit: 5}}) {
+		if n++; n == 7 {
+			break
+		}
+	}
+	if n != 7 {
+		t.Fatalf("the loop ran %d times, want 7", n)
 	}
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,21 +36,21 @@ func (c *Client) oneToken(ctx context.Context, method, path string, body any) (T
 }
 
 // tokens sends a request whose answer is a list of tokens, and returns
-// them with the total the list counts.
-func (c *Client) tokens(ctx context.Context, path string, q url.Values) ([]Token, int, error) {
+// them with what the answer says of the list.
+func (c *Client) tokens(ctx context.Context, path string, q url.Values) ([]Token, listMeta, error) {
 	var rs []resource
-	var total int
-	if err := c.do(ctx, http.MethodGet, path, q, nil, &rs, &total); err != nil {
-		return nil, 0, err
+	var list listMeta
+	if err := c.do(ctx, http.MethodGet, path, q, nil, &rs, &list); err != nil {
+		return nil, list, err
 	}
 	out := make([]Token, len(rs))
 	for i := range rs {
 		var err error
 		if out[i], err = rs[i].token(); err != nil {
-			return nil, 0, err
+			return nil, list, err
 		}
 	}
-	return out, total, nil
+	return out, list, nil
 }
 
 func tokenQuery(f TokenFilter) url.Values {
@@ -83,7 +84,34 @@ func (c *Client) CreateToken(ctx context.Context, userID string, req TokenReques
 // ListTokens lists a page of the user's tokens, and how many the list
 // holds in all.
 func (c *Client) ListTokens(ctx context.Context, userID string, f TokenFilter) ([]Token, int, error) {
-	return c.tokens(ctx, tokensPath(userID), tokenQuery(f))
+	toks, list, err := c.tokens(ctx, tokensPath(userID), tokenQuery(f))
+	return toks, list.Total, err
+}
+
+// EachToken yields every token of the user the filter selects, one page
+// after another by cursor (f.Limit tokens a page; f.Offset and f.After
+// are where it starts), until the list ends or the loop stops. A failure
+// is yielded once, last. Tokens created or revoked meanwhile may or may
+// not be met; none is met twice.
+func (c *Client) EachToken(ctx context.Context, userID string, f TokenFilter) iter.Seq2[Token, error] {
+	return func(yield func(Token, error) bool) {
+		for {
+			toks, list, err := c.tokens(ctx, tokensPath(userID), tokenQuery(f))
+			if err != nil {
+				yield(Token{}, err)
+				return
+			}
+			for _, t := range toks {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if list.Next == "" {
+				return
+			}
+			f.Offset, f.After = 0, list.Next
+		}
+	}
 }
 
 // ListAllTokens lists a page of every user's tokens (admins), or of one
@@ -93,7 +121,8 @@ func (c *Client) ListAllTokens(ctx context.Context, userID string, f TokenFilter
 	if userID != "" {
 		q.Set("filter[userId]", userID)
 	}
-	return c.tokens(ctx, "/api-tokens", q)
+	toks, list, err := c.tokens(ctx, "/api-tokens", q)
+	return toks, list.Total, err
 }
 
 // GetToken returns one of the user's tokens.

@@ -45,8 +45,8 @@ func (c *Client) GetUser(ctx context.Context, userID string) (User, error) {
 // there are.
 func (c *Client) ListUsers(ctx context.Context, p Page) ([]User, int, error) {
 	var rs []resource
-	var total int
-	if err := c.do(ctx, http.MethodGet, "/users", pageQuery(p), nil, &rs, &total); err != nil {
+	var list listMeta
+	if err := c.do(ctx, http.MethodGet, "/users", pageQuery(p), nil, &rs, &list); err != nil {
 		return nil, 0, err
 	}
 	out := make([]User, len(rs))
@@ -56,7 +56,7 @@ func (c *Client) ListUsers(ctx context.Context, p Page) ([]User, int, error) {
 			return nil, 0, err
 		}
 	}
-	return out, total, nil
+	return out, list.Total, nil
 }
 
 // UpdateUser changes a user (admins, with users-write).
