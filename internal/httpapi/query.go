@@ -262,7 +262,11 @@ func (s *Server) pageLinks(c echo.Context, p listParams, info pageInfo) (*jsonap
 		switch {
 		case !info.more:
 		case p.cursor && !p.offsetPaging:
-			links["next"] = after(info.last)
+			// An empty page has no cursor to go on from: the total counted
+			// tokens that have gone since.
+			if info.last != nil {
+				links["next"] = after(info.last)
+			}
 		default:
 			links["next"] = at(p.offset + p.limit)
 		}
