@@ -157,9 +157,8 @@ const (
 	countFoldIdle = time.Second
 )
 
-// foldCounts folds the changes to token counts until ctx ends: until none
-// are left, then again after countFoldBusy if it folded any, after
-// countFoldIdle if not.
+// foldCounts folds the changes to token counts until ctx ends: again
+// after countFoldBusy if it folded any, after countFoldIdle if not.
 func (a *App) foldCounts(ctx context.Context) {
 	wait := countFoldIdle
 	for {
@@ -171,17 +170,11 @@ func (a *App) foldCounts(ctx context.Context) {
 		case <-t.C:
 		}
 		wait = countFoldIdle
-		for {
-			n, err := a.Store.Tokens.FoldCounts(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					a.log.Warn("fold token counts", "err", err)
-				}
-				break
-			}
-			if n == 0 {
-				break
-			}
+		n, err := a.Store.Tokens.FoldCounts(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("fold token counts", "err", err)
+		}
+		if n > 0 {
 			wait = countFoldBusy
 		}
 	}
@@ -190,6 +183,21 @@ func (a *App) foldCounts(ctx context.Context) {
 // retentionInterval is how often tokens past their retention are purged,
 // after the purge at start.
 const retentionInterval = time.Hour
+
+// background runs fn in a goroutine, with a context of parent's that the
+// returned function cancels before it waits for fn to return.
+func background(parent context.Context, fn func(ctx context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(parent)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
 
 // Serve serves the HTTP API on ln until ctx ends, then shuts down
 // gracefully: it stops accepting connections, lets the requests in flight
@@ -207,62 +215,26 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Tokens' last uses are written in batches; the flusher stops after
 	// the server, so that the uses of the last requests are written too.
-	flushCtx, stopFlusher := context.WithCancel(context.Background())
-	flushed := make(chan struct{})
-	go func() {
-		defer close(flushed)
-		a.Service.RunUsageFlusher(flushCtx, usageFlushInterval, func(err error) {
+	defer background(context.Background(), func(ctx context.Context) {
+		a.Service.RunUsageFlusher(ctx, usageFlushInterval, func(err error) {
 			a.log.Warn("write last token uses", "err", err)
 		})
-	}()
-	defer func() {
-		stopFlusher()
-		<-flushed
-	}()
-
-	// Count changes are folded while the server runs.
-	foldCtx, stopFolding := context.WithCancel(context.Background())
-	folded := make(chan struct{})
-	go func() {
-		defer close(folded)
-		a.foldCounts(foldCtx)
-	}()
-	defer func() {
-		stopFolding()
-		<-folded
-	}()
-
-	// The replica's state follows changes made elsewhere until the
-	// server has stopped.
-	followCtx, stopFollowing := context.WithCancel(context.Background())
-	followed := make(chan struct{})
-	go func() {
-		defer close(followed)
-		a.State.Run(followCtx)
-	}()
-	defer func() {
-		stopFollowing()
-		<-followed
-	}()
-
+	})()
+	// Count changes are folded, and the replica's state follows changes
+	// made elsewhere, until the server has stopped.
+	defer background(context.Background(), a.foldCounts)()
+	defer background(context.Background(), a.State.Run)()
 	// Every replica purges the tokens past their retention, at start and
 	// every hour; replicas purging at once share the work. A purge stops
 	// as soon as the shutdown begins.
 	if a.cfg.TokenRetention > 0 {
-		purgeCtx, stopPurging := context.WithCancel(ctx)
-		purged := make(chan struct{})
-		go func() {
-			defer close(purged)
-			a.Service.RunRetention(purgeCtx, retentionInterval, func(n int64, took time.Duration) {
+		defer background(ctx, func(ctx context.Context) {
+			a.Service.RunRetention(ctx, retentionInterval, func(n int64, took time.Duration) {
 				a.log.Info("purged tokens past their retention", "tokens", n, "took", took.Round(time.Millisecond).String())
 			}, func(err error) {
 				a.log.Warn("purge tokens past their retention", "err", err)
 			})
-		}()
-		defer func() {
-			stopPurging()
-			<-purged
-		}()
+		})()
 	}
 
 	if a.cfg.PprofListen != "" {

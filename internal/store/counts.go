@@ -3,7 +3,9 @@ package store
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -66,29 +68,23 @@ func (countChange) TableName() string { return "token_count_changes" }
 
 // countsOf returns the differences to the counts made by tokens changing
 // from the rows in before to those in after: a creation has no row before,
-// a deletion none after. Rows are matched by id.
+// a deletion none after.
 func countsOf(before, after []tokenRow) []countChange {
-	sums := map[string]map[countKey]int64{}
-	add := func(r *tokenRow, n int64) {
-		byKey := sums[r.UserID]
-		if byKey == nil {
-			byKey = map[countKey]int64{}
-			sums[r.UserID] = byKey
-		}
-		byKey[countKeyOf(r)] += n
+	type row struct {
+		user string
+		key  countKey
 	}
+	sums := map[row]int64{}
 	for i := range before {
-		add(&before[i], -1)
+		sums[row{before[i].UserID, countKeyOf(&before[i])}]--
 	}
 	for i := range after {
-		add(&after[i], 1)
+		sums[row{after[i].UserID, countKeyOf(&after[i])}]++
 	}
 	var out []countChange
-	for user, byKey := range sums {
-		for k, n := range byKey {
-			if n != 0 {
-				out = append(out, countChange{UserID: user, Class: k.class, Day: k.day, N: n})
-			}
+	for r, n := range sums {
+		if n != 0 {
+			out = append(out, countChange{UserID: r.user, Class: r.key.class, Day: r.key.day, N: n})
 		}
 	}
 	return out
@@ -106,8 +102,8 @@ func recordCounts(tx *gorm.DB, before, after []tokenRow) error {
 
 // countRow is a row of the count query: a class of tokens, the day of
 // their expiration relative to today (-1 earlier, 0 today, 1 later), and
-// how many there are. Classes 11 and 12 count today's expired tokens of
-// classes 1 and 2.
+// how many there are. A class plus expiredToday counts the class's tokens
+// of today that have expired.
 type countRow struct {
 	Class int16 `gorm:"column:class"`
 	Rel   int   `gorm:"column:rel"`
@@ -115,8 +111,14 @@ type countRow struct {
 }
 
 // expiredToday is added to a class to name the count of its tokens that
-// expire today and have expired.
+// expire today and have expired; expiredEnabled and expiredDisabled are
+// those names, in SQL.
 const expiredToday = 10
+
+var (
+	expiredEnabled  = strconv.Itoa(int(classEnabled) + expiredToday)
+	expiredDisabled = strconv.Itoa(int(classDisabled) + expiredToday)
+)
 
 // count returns how many tokens of f.UserID (everyone's if "") are in the
 // statuses f selects at f.Now, from token_counts, the changes not folded
@@ -144,7 +146,7 @@ func (ts *Tokens) count(db *gorm.DB, f apitoken.TokenFilter) (int64, error) {
 		      SELECT class, day, n FROM token_count_changes`+changes+`) c
 		GROUP BY 1, 2
 		UNION ALL
-		SELECT CASE WHEN enabled THEN 11 ELSE 12 END, 0, count(*)
+		SELECT CASE WHEN enabled THEN `+expiredEnabled+` ELSE `+expiredDisabled+` END, 0, count(*)
 		FROM api_tokens
 		WHERE `+tokens+`
 		GROUP BY enabled`, args...).Scan(&rows).Error
@@ -186,6 +188,23 @@ func (ts *Tokens) count(db *gorm.DB, f apitoken.TokenFilter) (int64, error) {
 	return total, nil
 }
 
+// liveSQL is how many of a user's tokens are neither revoked nor expired
+// at a time, from the counts: those not revoked that expire today or later,
+// in token_counts and the changes not folded into it, less those of today
+// that have expired by then. Its arguments are liveArgs'.
+var liveSQL = fmt.Sprintf(`CAST(
+	(SELECT coalesce(sum(n), 0) FROM token_counts WHERE owner = ? AND class IN (%[1]d, %[2]d) AND day >= ?)
+	+ (SELECT coalesce(sum(n), 0) FROM token_count_changes WHERE user_id = ? AND class IN (%[1]d, %[2]d) AND day >= ?)
+	- (SELECT count(*) FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration >= ? AND expiration <= ?)
+	AS bigint)`, classEnabled, classDisabled)
+
+// liveArgs returns liveSQL's arguments for the user's tokens at now.
+func liveArgs(userID string, now time.Time) []any {
+	now = dbTime(now)
+	today := unixDay(now)
+	return []any{userID, today, userID, today, userID, time.Unix(today*86400, 0).UTC(), now}
+}
+
 // countFoldBatch is the most count changes one fold moves, unless a test
 // sets Store.foldBatch.
 const countFoldBatch = 10_000
@@ -194,14 +213,27 @@ const countFoldBatch = 10_000
 // counts one at a time.
 const countFoldLock = 0x746f6b636e74 // "tokcnt"
 
-// FoldCounts folds count changes into token_counts, up to a batch in one
-// short transaction, and returns how many it folded. Counts are right
-// whether or not their changes are folded; folding keeps the changes few,
-// so that counting stays cheap. On PostgreSQL a replica that finds another
-// folding folds nothing.
+// FoldCounts folds the count changes into token_counts, a batch per short
+// transaction, until none are left, and returns how many it folded.
+// Counts are right whether or not their changes are folded; folding keeps
+// the changes few, so that counting stays cheap. On PostgreSQL a replica
+// that finds another folding stops.
 func (ts *Tokens) FoldCounts(ctx context.Context) (int, error) {
-	var folded int
 	batch := cmp.Or(ts.s.foldBatch, countFoldBatch)
+	total := 0
+	for {
+		n, err := ts.foldBatch(ctx, batch)
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
+}
+
+// foldBatch folds up to batch count changes in one transaction and returns
+// how many it folded.
+func (ts *Tokens) foldBatch(ctx context.Context, batch int) (int, error) {
+	var folded int
 	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
 		if ts.s.dialect == Postgres {
 			var locked bool

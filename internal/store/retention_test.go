@@ -360,3 +360,62 @@ func TestPurgeReadsTheIndex(t *testing.T) {
 		t.Logf("the purge's plan:\n%s", text)
 	})
 }
+
+// TestCursorPagesSurvivePurges pages through a user's tokens by cursor
+// while the purge deletes some of them, the token the cursor names
+// included: the next page starts right after the cursor's place, and
+// every token left is met once, in order.
+func TestCursorPagesSurvivePurges(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		st := MustOpenDB(t, dialect)
+		ctx := context.Background()
+		user := MustCreateUser(t, st, newUser(days(-1000)))
+		key := MustCreateKey(t, st, days(-1000))
+		// Twelve tokens a second apart; every third expired long ago.
+		var all, kept []string
+		for i := range 12 {
+			exp := days(10)
+			if i%3 == 0 {
+				exp = days(-500)
+			}
+			tok := pastToken(user.ID, key.ID, exp, time.Time{})
+			tok.CreatedAt = days(-1000).Add(time.Duration(i) * time.Second)
+			MustCreateToken(t, st, tok)
+			all = append(all, tok.ID)
+			if i%3 != 0 {
+				kept = append(kept, tok.ID)
+			}
+		}
+		list := func(after *apitoken.ListPosition) apitoken.TokenPage {
+			page, err := st.Tokens.List(ctx, apitoken.TokenFilter{UserID: user.ID, Statuses: apitoken.Statuses, Now: base, Limit: 4, After: after})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return page
+		}
+		first := list(nil)
+		if got := tokenIDs(first.Tokens); !slices.Equal(got, all[:4]) || !first.More {
+			t.Fatalf("first page %v (more %v), want %v and more", got, first.More, all[:4])
+		}
+		// The first page's last token is purged with the others expired.
+		if n, err := st.Tokens.Purge(ctx, stoppedBefore, claimBefore); err != nil || n != 4 {
+			t.Fatalf("Purge = %d, %v; want 4", n, err)
+		}
+		got := tokenIDs(first.Tokens)
+		for pos := apitoken.PositionOf(&first.Tokens[len(first.Tokens)-1]); ; {
+			page := list(&pos)
+			got = append(got, tokenIDs(page.Tokens)...)
+			if !page.More {
+				break
+			}
+			pos = apitoken.PositionOf(&page.Tokens[len(page.Tokens)-1])
+		}
+		want := append(slices.Clone(all[:4]), kept[2:]...)
+		if !slices.Equal(got, want) {
+			t.Fatalf("the walk met %v,\nwant %v", got, want)
+		}
+		if last := list(nil); last.Total != int64(len(kept)) {
+			t.Fatalf("total after the purge = %d, want %d", last.Total, len(kept))
+		}
+	})
+}

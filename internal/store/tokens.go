@@ -151,8 +151,8 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 }
 
 // CreateBelow stores a new token's metadata if its user holds fewer than
-// below tokens neither revoked nor expired at now (by the counts, as
-// CountLive reads them), and reports whether it did. It takes no lock:
+// below tokens neither revoked nor expired at now (liveSQL, as CountLive
+// counts them), and reports whether it did. It takes no lock:
 // creations running at once do not see one another. On PostgreSQL it is
 // one statement, so a creation costs one round trip.
 func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.Time, below int64) (bool, error) {
@@ -177,19 +177,12 @@ func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.T
 		return false, err
 	}
 	defer done()
-	now = dbTime(now)
-	today := unixDay(now)
 	k := countKeyOf(&row)
-	args := []any{row.UserID, today, row.UserID, today, row.UserID, time.Unix(today*86400, 0).UTC(), now}
-	args = append(append(args, rowValues(&row, 0)...), below, k.class, k.day)
+	args := append(append(rowValues(&row, 0), liveArgs(row.UserID, now)...), below, k.class, k.day)
 	res := ts.s.conn(ctx).Exec(`
-		WITH live AS (
-		    SELECT (SELECT coalesce(sum(n), 0) FROM token_counts WHERE owner = ? AND class IN (1, 2) AND day >= ?)
-		         + (SELECT coalesce(sum(n), 0) FROM token_count_changes WHERE user_id = ? AND class IN (1, 2) AND day >= ?)
-		         - (SELECT count(*) FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration >= ? AND expiration <= ?) AS n
-		), t AS (
+		WITH t AS (
 		    INSERT INTO api_tokens (`+strings.Join(copyColumns, ", ")+`)
-		    SELECT `+typedPlaceholders+` FROM live WHERE live.n < ?
+		    SELECT `+typedPlaceholders+` WHERE `+liveSQL+` < ?
 		    RETURNING user_id
 		)
 		INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t`, args...)
@@ -203,7 +196,7 @@ var typedPlaceholders = "?::uuid, ?::uuid, ?::text, ?::text, ?::timestamptz, ?::
 	"?::timestamptz, ?::timestamptz, ?::text, ?::text, ?::bytea, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::bigint"
 
 // CountLive returns how many of the user's tokens are neither revoked nor
-// expired at now, from the counts (see counts.go). With lock, it first
+// expired at now, from the counts (liveSQL). With lock, it first
 // locks the user's row until the transaction ends: counts taken under the
 // lock are taken one after the other, each after the creations in flight
 // have committed (on PostgreSQL, inserting a token holds a key-share lock
@@ -217,10 +210,7 @@ func (ts *Tokens) CountLive(ctx context.Context, userID string, now time.Time, l
 				return err
 			}
 		}
-		var err error
-		n, err = ts.count(tx, apitoken.TokenFilter{UserID: userID, Now: now,
-			Statuses: []apitoken.Status{apitoken.StatusActive, apitoken.StatusDisabled}})
-		return err
+		return tx.Raw("SELECT "+liveSQL, liveArgs(userID, now)...).Scan(&n).Error
 	})
 	return n, ts.s.wrap(err, "")
 }
