@@ -1,0 +1,76 @@
+// A table of a JSON:API collection, one row per resource, a page at a
+// time, moving between pages by the document's links.prev and links.next.
+// Token, user and (later) audit-event lists are all this table with their
+// own columns.
+
+import { h, focus } from './dom.js';
+
+// pagedTable returns the table and its pager. columns are {title, cell,
+// rowHeader}: cell(resource) returns the cell's content, and the column
+// whose rowHeader is true names each row. load(path) returns the document
+// of a page; onError(err) shows a failure. empty is the text shown when
+// a page has no resources.
+export function pagedTable({ caption, columns, load, onError, empty }) {
+  const tbody = h('tbody');
+  const table = h('table', { class: 'data', tabindex: '-1' },
+    h('caption', { class: 'visually-hidden' }, caption),
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c.title)))),
+    tbody);
+  const emptyNote = h('p', { class: 'empty', hidden: true }, empty);
+  const info = h('p', { class: 'page-info' });
+  const prev = h('button', { type: 'button', class: 'button' }, 'Previous page');
+  const next = h('button', { type: 'button', class: 'button' }, 'Next page');
+  const pager = h('nav', { class: 'pager', 'aria-label': `${caption}, pages` }, prev, info, next);
+  let links = {};
+  let current = null;
+  let generation = 0;
+
+  function render(doc) {
+    const rows = (doc.data || []).map((res) => h('tr', {},
+      columns.map((c) => (c.rowHeader ? h('th', { scope: 'row' }, c.cell(res)) : h('td', {}, c.cell(res))))));
+    tbody.replaceChildren(...rows);
+    emptyNote.hidden = rows.length > 0;
+    links = doc.links || {};
+    prev.disabled = !links.prev;
+    next.disabled = !links.next;
+    const p = (doc.meta && doc.meta.pagination) || {};
+    if (typeof p.offset === 'number' && rows.length > 0) {
+      info.textContent = `${p.offset + 1}–${p.offset + rows.length} of ${p.total}`;
+    } else {
+      info.textContent = `${rows.length} shown, ${p.total ?? rows.length} in all`;
+    }
+    pager.hidden = !links.prev && !links.next;
+  }
+
+  // show loads the page at path and shows it; a later call wins over an
+  // earlier one still loading.
+  async function show(path) {
+    const mine = ++generation;
+    table.setAttribute('aria-busy', 'true');
+    try {
+      const doc = await load(path);
+      if (mine !== generation) return;
+      current = path;
+      render(doc);
+    } catch (err) {
+      if (mine === generation) onError(err);
+    } finally {
+      if (mine === generation) table.removeAttribute('aria-busy');
+    }
+  }
+
+  async function move(path) {
+    await show(path);
+    // A pager button disabled on the last page loses the focus.
+    if (document.activeElement === document.body || document.activeElement.disabled) focus(table);
+  }
+  prev.addEventListener('click', () => move(links.prev));
+  next.addEventListener('click', () => move(links.next));
+
+  return {
+    el: h('div', { class: 'table-wrap' }, table, emptyNote, pager),
+    table,
+    show,
+    reload: () => show(current),
+  };
+}

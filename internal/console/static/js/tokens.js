@@ -1,0 +1,156 @@
+// A user's tokens: the table, New token, and each row's actions.
+
+import { h, focus, replace } from './dom.js';
+import { when, words } from './format.js';
+import { describe } from './api.js';
+import { confirm } from './dialog.js';
+import { pagedTable } from './table.js';
+import { tokenForm, createdPanel } from './newtoken.js';
+
+const pageSize = 25;
+
+// statusFilters are the choices of the Status filter; tokend leaves
+// revoked tokens out unless filter[status] asks for them.
+const statusFilters = [
+  ['', 'All but revoked'],
+  ['active', 'Active'],
+  ['disabled', 'Disabled'],
+  ['expired', 'Expired'],
+  ['revoked', 'Revoked'],
+  ['active,disabled,expired,revoked', 'All'],
+];
+
+// rowActions are the buttons of each token's row, in order: label, when
+// a token offers it, and what it does with (view, token). A new action,
+// such as Rotate, is one more entry; view.showCreated shows a token
+// string once, as Create does.
+const rowActions = [
+  {
+    label: 'Revoke',
+    class: 'button danger small',
+    available: (t) => t.attributes.status !== 'revoked',
+    run: revoke,
+  },
+];
+
+async function revoke(view, token) {
+  const name = token.attributes.description;
+  const ok = await confirm({
+    title: 'Revoke this token?',
+    message: `“${name}” stops working at once, for good. Anything that uses it will be refused.`,
+    confirmLabel: 'Revoke',
+  });
+  if (!ok) return;
+  try {
+    await view.ctx.api.remove(`/users/${encodeURIComponent(token.relationships.user.data.id)}/api-tokens/${encodeURIComponent(token.id)}`);
+  } catch (err) {
+    view.ctx.alert(describe(err));
+    return;
+  }
+  view.ctx.announce(`Token “${name}” revoked.`);
+  await view.table.reload();
+  focus(view.table.table);
+}
+
+const columns = (view) => [
+  { title: 'Description', rowHeader: true, cell: (t) => t.attributes.description },
+  { title: 'Scopes', cell: (t) => h('ul', { class: 'scopes' }, words(t.attributes.scope).map((s) => h('li', {}, s))) },
+  { title: 'Status', cell: (t) => h('span', { class: `badge status-${t.attributes.status}` }, t.attributes.status) },
+  { title: 'Expiration', cell: (t) => when(h, t.attributes.expiration) },
+  {
+    title: 'Last use',
+    cell: (t) => (t.attributes.lastUsedAt
+      ? [when(h, t.attributes.lastUsedAt), t.attributes.lastUsedIp ? ` from ${t.attributes.lastUsedIp}` : '']
+      : 'Never'),
+  },
+  {
+    title: 'Actions',
+    cell: (t) => h('div', { class: 'row-actions' }, rowActions.filter((a) => a.available(t)).map((a) => h('button', {
+      type: 'button', class: a.class, onclick: () => a.run(view, t),
+    }, a.label))),
+  },
+];
+
+// tokensPage shows the tokens of the user with the id: the signed-in
+// user's own, or, for an admin, anyone's.
+export async function tokensPage(ctx, userID) {
+  const own = userID === ctx.session.user.id;
+  const heading = h('h1', {}, own ? 'Your tokens' : 'Tokens');
+  const newButton = h('button', { type: 'button', class: 'button primary', 'aria-expanded': 'false' }, 'New token');
+  const createdSlot = h('div');
+  const formSlot = h('div');
+  const filter = h('select', { id: 'status-filter' }, statusFilters.map(([value, label]) => h('option', { value }, label)));
+  const base = `/users/${encodeURIComponent(userID)}/api-tokens`;
+  const view = { ctx };
+  const listPath = () => {
+    const q = new URLSearchParams({ 'page[limit]': String(pageSize), sort: '-createdAt' });
+    if (filter.value) q.set('filter[status]', filter.value);
+    return `${base}?${q}`;
+  };
+  view.table = pagedTable({
+    caption: 'Tokens',
+    columns: columns(view),
+    load: (path) => ctx.api.get(path),
+    onError: (err) => ctx.alert(describe(err)),
+    empty: 'No tokens to show.',
+  });
+  view.showCreated = (token) => {
+    const panel = createdPanel(token, () => {
+      ctx.announce('The token is no longer shown.');
+      focus(newButton);
+    });
+    replace(createdSlot, panel.el);
+    panel.focus();
+  };
+  filter.addEventListener('change', () => view.table.show(listPath()));
+
+  const page = h('section', { class: 'page' },
+    h('div', { class: 'page-head' }, heading, newButton),
+    createdSlot, formSlot,
+    h('div', { class: 'toolbar' }, h('label', { for: filter.id }, 'Status'), filter),
+    view.table.el);
+  ctx.show(page, heading);
+
+  let user = ctx.session.user;
+  try {
+    // Read again for what the signed-in token may grant now.
+    user = (await ctx.api.get(`/users/${encodeURIComponent(userID)}`)).data;
+  } catch (err) {
+    ctx.alert(describe(err));
+    if (!own) return;
+  }
+  if (!own) {
+    heading.textContent = `Tokens of ${user.attributes.email}`;
+    page.prepend(h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, 'Users'), ' › ', user.attributes.email));
+  }
+
+  const closeForm = () => {
+    formSlot.replaceChildren();
+    newButton.setAttribute('aria-expanded', 'false');
+  };
+  newButton.addEventListener('click', () => {
+    if (formSlot.firstChild) {
+      formSlot.querySelector('input')?.focus();
+      return;
+    }
+    const form = tokenForm({
+      api: ctx.api,
+      user,
+      created: (token) => {
+        closeForm();
+        ctx.announce(`Token “${token.attributes.description}” created.`);
+        view.showCreated(token);
+        view.table.show(listPath());
+      },
+      cancelled: () => {
+        closeForm();
+        focus(newButton);
+      },
+    });
+    replace(formSlot, form.el);
+    newButton.setAttribute('aria-expanded', 'true');
+    form.focus();
+  });
+
+  await view.table.show(listPath());
+}
