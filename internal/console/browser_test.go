@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/accessibility"
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/emulation"
@@ -180,8 +181,19 @@ func open(t *testing.T, srv *tokendtest.Server) *page {
 		if _, err := chromedp.Call(ctx, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: cspProbe}); err != nil {
 			return err
 		}
-		_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"})
-		return err
+		if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"}); err != nil {
+			return err
+		}
+		// The test reads back what Copy wrote.
+		for _, perm := range []string{"clipboard-read", "clipboard-write"} {
+			if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+				Permission: &cdpbrowser.PermissionDescriptor{Name: perm}, Setting: cdpbrowser.PermissionSettingGranted,
+				Origin: srv.URL, BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	p.do(chromedp.Navigate(srv.URL + "/console/"))
 	t.Cleanup(p.checkClean)
@@ -270,36 +282,50 @@ func (e *el) String() string { return fmt.Sprintf("%s %q", e.role, e.name) }
 
 // query returns the elements below root (the document when 0) that have
 // the role and the accessible name, exactly ("" for any), and that are
-// not hidden from assistive technology.
+// not hidden from assistive technology. A query that meets the page while
+// it changes is asked again.
 func (p *page) query(root cdp.BackendNodeID, role, name string) []*el {
 	p.t.Helper()
 	var found []*el
-	p.call(func(ctx context.Context) error {
-		params := accessibility.QueryAXTreeParams{BackendNodeID: root, Role: role, AccessibleName: name}
-		if root == 0 {
-			doc, err := chromedp.Call(ctx, dom.GetDocument, dom.GetDocumentParams{})
-			if err != nil {
-				return err
-			}
-			params.BackendNodeID = doc.Root.BackendNodeID
-		}
-		res, err := chromedp.Call(ctx, accessibility.QueryAXTree, params)
-		if err != nil {
-			return err
-		}
-		for _, n := range res.Nodes {
-			if n.Ignored || n.BackendDOMNodeID == 0 {
-				continue
-			}
-			var nodeName string
-			if n.Name != nil {
-				json.Unmarshal(n.Name.Value, &nodeName)
-			}
-			found = append(found, &el{p: p, id: n.BackendDOMNodeID, role: role, name: nodeName})
-		}
-		return nil
-	})
+	var err error
+	if werr := p.wait(func() bool {
+		found, err = p.queryOnce(root, role, name)
+		return err == nil
+	}); werr != nil {
+		p.t.Fatalf("query %s %q: %v", role, name, err)
+	}
 	return found
+}
+
+func (p *page) queryOnce(root cdp.BackendNodeID, role, name string) ([]*el, error) {
+	params := accessibility.QueryAXTreeParams{BackendNodeID: root, Role: role, AccessibleName: name}
+	if root == 0 {
+		doc, err := chromedp.Call(p.ctx, dom.GetDocument, dom.GetDocumentParams{})
+		if err != nil {
+			return nil, err
+		}
+		params.BackendNodeID = doc.Root.BackendNodeID
+	}
+	res, err := chromedp.Call(p.ctx, accessibility.QueryAXTree, params)
+	if err != nil {
+		return nil, err
+	}
+	var found []*el
+	for _, n := range res.Nodes {
+		if n.Ignored || n.BackendDOMNodeID == 0 {
+			continue
+		}
+		var nodeName string
+		if n.Name != nil {
+			json.Unmarshal(n.Name.Value, &nodeName)
+		}
+		nodeRole := role
+		if n.Role != nil {
+			json.Unmarshal(n.Role.Value, &nodeRole)
+		}
+		found = append(found, &el{p: p, id: n.BackendDOMNodeID, role: nodeRole, name: nodeName})
+	}
+	return found, nil
 }
 
 // all returns the elements with the role and name now, without waiting.

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -41,4 +42,34 @@ func mustToken(t *testing.T, srv *tokendtest.Server, userID, description string)
 	}
 	t.Fatalf("user %s has no token %q", userID, description)
 	return apitoken.Token{}
+}
+
+// mint issues a token for the user with the scopes (space-separated),
+// expiring at exp, and returns the token string and its id.
+func mint(t *testing.T, srv *tokendtest.Server, userID, scope string, exp time.Time) (string, string) {
+	t.Helper()
+	desc := "console test"
+	expiration := exp.UTC().Format(time.RFC3339)
+	tok, raw, err := srv.Service.IssueToken(context.Background(), userID,
+		apitoken.TokenRequest{Description: &desc, Scope: &scope, Expiration: &expiration})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, tok.ID
+}
+
+// getStatus returns the status of a GET of the path with the token.
+func getStatus(t *testing.T, srv *tokendtest.Server, path, token string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
