@@ -369,24 +369,53 @@ func (p *page) gone(role, name string) {
 // its result.
 func on[T any](e *el, fn string, args ...any) T {
 	e.p.t.Helper()
-	var v T
-	e.p.call(func(ctx context.Context) error {
-		obj, err := chromedp.Call(ctx, dom.ResolveNode, dom.ResolveNodeParams{BackendNodeID: e.id})
-		if err != nil {
-			return fmt.Errorf("%v: %w", e, err)
-		}
-		defer chromedp.Call(ctx, runtime.ReleaseObject, runtime.ReleaseObjectParams{ObjectID: obj.Object.ObjectID})
-		v, err = chromedp.Run(ctx, chromedp.CallFunctionOn[T](fn, func(p *runtime.CallFunctionOnParams) {
-			p.ObjectID = obj.Object.ObjectID
-			p.AwaitPromise = new(true)
-		}, args...))
-		return err
-	})
+	v, err := tryOn[T](e, fn, args...)
+	if err != nil {
+		e.p.t.Fatal(err)
+	}
 	return v
 }
 
+// tryOn is on, returning an error (such as the element's having left the
+// page) rather than failing the test.
+func tryOn[T any](e *el, fn string, args ...any) (T, error) {
+	var v T
+	obj, err := chromedp.Call(e.p.ctx, dom.ResolveNode, dom.ResolveNodeParams{BackendNodeID: e.id})
+	if err != nil {
+		return v, fmt.Errorf("%v: %w", e, err)
+	}
+	defer chromedp.Call(e.p.ctx, runtime.ReleaseObject, runtime.ReleaseObjectParams{ObjectID: obj.Object.ObjectID})
+	v, err = chromedp.Run(e.p.ctx, chromedp.CallFunctionOn[T](fn, func(p *runtime.CallFunctionOnParams) {
+		p.ObjectID = obj.Object.ObjectID
+		p.AwaitPromise = new(true)
+	}, args...))
+	if err != nil {
+		return v, fmt.Errorf("%v: %w", e, err)
+	}
+	return v, nil
+}
+
+// nodeOn calls a JavaScript function with the element as this that
+// returns an element or null, and returns that element's node id (0 for
+// null).
+func nodeOn(e *el, fn string, args ...any) (cdp.BackendNodeID, error) {
+	obj, err := tryOn[*runtime.RemoteObject](e, fn, args...)
+	if err != nil || obj == nil || obj.ObjectID == "" {
+		return 0, err
+	}
+	defer chromedp.Call(e.p.ctx, runtime.ReleaseObject, runtime.ReleaseObjectParams{ObjectID: obj.ObjectID})
+	n, err := chromedp.Call(e.p.ctx, dom.DescribeNode, dom.DescribeNodeParams{ObjectID: obj.ObjectID})
+	if err != nil {
+		return 0, err
+	}
+	return n.Node.BackendNodeID, nil
+}
+
+// innerText is the function that reads what an element shows.
+const innerText = `function() { return this.innerText; }`
+
 // text returns what the element shows: its innerText.
-func (e *el) text() string { return on[string](e, `function() { return this.innerText; }`) }
+func (e *el) text() string { return on[string](e, innerText) }
 
 // value returns a form control's value.
 func (e *el) value() string { return on[string](e, `function() { return this.value; }`) }
@@ -510,7 +539,7 @@ func (p *page) alert(want string) string {
 	var text string
 	p.until(fmt.Sprintf("an alert saying %q", want), func() bool {
 		for _, a := range p.all("alert", "") {
-			if t := a.text(); strings.Contains(t, want) {
+			if t, err := tryOn[string](a, innerText); err == nil && strings.Contains(t, want) {
 				text = t
 				return true
 			}
@@ -525,7 +554,7 @@ func (p *page) status(want string) {
 	p.t.Helper()
 	p.until(fmt.Sprintf("a status saying %q", want), func() bool {
 		for _, a := range p.all("status", "") {
-			if strings.Contains(a.text(), want) {
+			if t, err := tryOn[string](a, innerText); err == nil && strings.Contains(t, want) {
 				return true
 			}
 		}
@@ -548,14 +577,19 @@ func (p *page) row(table, name string) *el {
 	p.t.Helper()
 	var found *el
 	p.until(fmt.Sprintf("a row %q in %s", name, table), func() bool {
-		t := p.get("table", table)
-		for _, r := range p.query(t.id, "row", "") {
-			if on[bool](r, `function(n) { return this.parentElement.tagName === 'TBODY' && this.cells[0].innerText.trim() === n; }`, name) {
-				found = r
-				return true
-			}
+		// The table reloads as the test reads it: anything may be gone.
+		tables, err := p.queryOnce(0, "table", table)
+		if err != nil || len(tables) != 1 {
+			return false
 		}
-		return false
+		id, err := nodeOn(tables[0], `function(n) {
+		  return [...this.tBodies[0].rows].find((r) => r.cells[0].innerText.trim() === n) || null;
+		}`, name)
+		if err != nil || id == 0 {
+			return false
+		}
+		found = &el{p: p, id: id, role: "row", name: name}
+		return true
 	})
 	return found
 }

@@ -96,6 +96,9 @@ func (f *Files) Names() []string {
 	return names
 }
 
+// Body returns the content of the named file, or nil when there is none.
+func (f *Files) Body(name string) []byte { return f.files[name].body }
+
 // Serve writes the named file (a path below /console/; "" is the index) as
 // the answer to r, with the console's security headers, and reports whether
 // there is such a file. A request whose If-None-Match holds the file's ETag

@@ -48,7 +48,12 @@ func mustToken(t *testing.T, srv *tokendtest.Server, userID, description string)
 // expiring at exp, and returns the token string and its id.
 func mint(t *testing.T, srv *tokendtest.Server, userID, scope string, exp time.Time) (string, string) {
 	t.Helper()
-	desc := "console test"
+	return mintDescribed(t, srv, userID, "console test", scope, exp)
+}
+
+// mintDescribed is mint with the token's description.
+func mintDescribed(t *testing.T, srv *tokendtest.Server, userID, desc, scope string, exp time.Time) (string, string) {
+	t.Helper()
 	expiration := exp.UTC().Format(time.RFC3339)
 	tok, raw, err := srv.Service.IssueToken(context.Background(), userID,
 		apitoken.TokenRequest{Description: &desc, Scope: &scope, Expiration: &expiration})

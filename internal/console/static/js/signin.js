@@ -14,7 +14,7 @@ export function signInPage({ signedIn, alert, onUnauthorized }) {
   });
   const button = h('button', { type: 'submit', class: 'button primary' }, 'Sign in');
   const heading = h('h1', {}, 'Sign in');
-  const form = h('form', { class: 'sign-in', novalidate: true },
+  const form = h('form', { class: 'panel sign-in', novalidate: true },
     h('div', { class: 'field' },
       h('label', { for: input.id }, 'Token'),
       h('p', { class: 'hint', id: 'sign-in-hint' },

@@ -21,7 +21,8 @@ const statusFilters = [
 ];
 
 // rowActions are the buttons of each token's row, in order: label, when
-// a token offers it, and what it does with (view, token). A new action,
+// a token offers it (available(token, view)), and what it does with
+// (view, token). A new action,
 // such as Rotate, is one more entry; view.showCreated shows a token
 // string once, as Create does.
 const rowActions = [
@@ -52,9 +53,24 @@ async function revoke(view, token) {
   focus(view.table.table);
 }
 
+// shownScopes is how many scopes a row lists before it folds the rest
+// away behind "n more".
+const shownScopes = 6;
+
+function scopeList(scopes) {
+  const list = (items) => h('ul', { class: 'scopes' }, items.map((s) => h('li', {}, s)));
+  if (scopes.length <= shownScopes + 1) return list(scopes);
+  return [
+    list(scopes.slice(0, shownScopes)),
+    h('details', { class: 'more-scopes' },
+      h('summary', {}, `${scopes.length - shownScopes} more`),
+      list(scopes.slice(shownScopes))),
+  ];
+}
+
 const columns = (view) => [
   { title: 'Description', rowHeader: true, cell: (t) => t.attributes.description },
-  { title: 'Scopes', cell: (t) => h('ul', { class: 'scopes' }, words(t.attributes.scope).map((s) => h('li', {}, s))) },
+  { title: 'Scopes', cell: (t) => scopeList(words(t.attributes.scope)) },
   { title: 'Status', cell: (t) => h('span', { class: `badge status-${t.attributes.status}` }, t.attributes.status) },
   { title: 'Expiration', cell: (t) => when(h, t.attributes.expiration) },
   {
@@ -65,7 +81,7 @@ const columns = (view) => [
   },
   {
     title: 'Actions',
-    cell: (t) => h('div', { class: 'row-actions' }, rowActions.filter((a) => a.available(t)).map((a) => h('button', {
+    cell: (t) => h('div', { class: 'row-actions' }, rowActions.filter((a) => a.available(t, view)).map((a) => h('button', {
       type: 'button', class: a.class, onclick: () => a.run(view, t),
     }, a.label))),
   },
@@ -121,7 +137,7 @@ export async function tokensPage(ctx, userID) {
   }
   if (!own) {
     heading.textContent = `Tokens of ${user.attributes.email}`;
-    page.prepend(h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, 'Users'), ' › ', user.attributes.email));
+    page.prepend(h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, 'All users'), ' › ', user.attributes.email));
   }
 
   const closeForm = () => {

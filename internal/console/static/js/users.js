@@ -15,7 +15,8 @@ const rowActions = [
   {
     label: 'Disable',
     class: 'button danger small',
-    available: (u) => !u.attributes.disabled,
+    // tokend lets no admin disable itself.
+    available: (u, view) => !u.attributes.disabled && u.id !== view.ctx.session.user.id,
     run: (view, u) => setDisabled(view, u, true),
   },
   {
@@ -59,7 +60,7 @@ const columns = (view) => [
   { title: 'Created', cell: (u) => when(h, u.attributes.createdAt) },
   {
     title: 'Actions',
-    cell: (u) => h('div', { class: 'row-actions' }, rowActions.filter((a) => a.available(u)).map((a) => h('button', {
+    cell: (u) => h('div', { class: 'row-actions' }, rowActions.filter((a) => a.available(u, view)).map((a) => h('button', {
       type: 'button', class: a.class, onclick: () => a.run(view, u),
     }, a.label))),
   },
