@@ -276,6 +276,9 @@ type el struct {
 	p          *page
 	id         cdp.BackendNodeID
 	role, name string
+	// find, when set, finds the element again: queries inside it then
+	// look in the element as it is now, not in one a re-render replaced.
+	find func() (cdp.BackendNodeID, bool)
 }
 
 func (e *el) String() string { return fmt.Sprintf("%s %q", e.role, e.name) }
@@ -337,21 +340,32 @@ func (p *page) all(role, name string) []*el {
 // get waits for exactly one element with the role and name, and returns it.
 func (p *page) get(role, name string) *el {
 	p.t.Helper()
-	return p.within(0, role, name)
+	return p.within(nil, role, name)
 }
 
 // get waits for exactly one element with the role and name inside e.
 func (e *el) get(role, name string) *el {
 	e.p.t.Helper()
-	return e.p.within(e.id, role, name)
+	return e.p.within(e, role, name)
 }
 
-func (p *page) within(root cdp.BackendNodeID, role, name string) *el {
+func (p *page) within(root *el, role, name string) *el {
 	p.t.Helper()
 	var found []*el
 	if err := p.wait(func() bool {
-		found = p.query(root, role, name)
-		return len(found) == 1
+		var id cdp.BackendNodeID
+		if root != nil {
+			id = root.id
+			if root.find != nil {
+				var ok bool
+				if id, ok = root.find(); !ok {
+					return false
+				}
+			}
+		}
+		var err error
+		found, err = p.queryOnce(id, role, name)
+		return err == nil && len(found) == 1
 	}); err != nil {
 		p.t.Fatalf("gave up waiting for one %s named %q (%d found): %v\nthe page: %s", role, name, len(found), err,
 			eval[string](p, `document.body.outerHTML`))
@@ -380,7 +394,13 @@ func on[T any](e *el, fn string, args ...any) T {
 // page) rather than failing the test.
 func tryOn[T any](e *el, fn string, args ...any) (T, error) {
 	var v T
-	obj, err := chromedp.Call(e.p.ctx, dom.ResolveNode, dom.ResolveNodeParams{BackendNodeID: e.id})
+	id := e.id
+	if e.find != nil {
+		if now, ok := e.find(); ok {
+			id = now
+		}
+	}
+	obj, err := chromedp.Call(e.p.ctx, dom.ResolveNode, dom.ResolveNodeParams{BackendNodeID: id})
 	if err != nil {
 		return v, fmt.Errorf("%v: %w", e, err)
 	}
@@ -572,24 +592,26 @@ func (p *page) rows(table string) [][]string {
 }
 
 // row waits for the row of the table's body whose first cell is name,
-// and returns it.
+// and returns it. Queries inside the row look in the row as the table
+// shows it then, which may have reloaded since.
 func (p *page) row(table, name string) *el {
 	p.t.Helper()
-	var found *el
-	p.until(fmt.Sprintf("a row %q in %s", name, table), func() bool {
+	find := func() (cdp.BackendNodeID, bool) {
 		// The table reloads as the test reads it: anything may be gone.
 		tables, err := p.queryOnce(0, "table", table)
 		if err != nil || len(tables) != 1 {
-			return false
+			return 0, false
 		}
 		id, err := nodeOn(tables[0], `function(n) {
 		  return [...this.tBodies[0].rows].find((r) => r.cells[0].innerText.trim() === n) || null;
 		}`, name)
-		if err != nil || id == 0 {
-			return false
-		}
-		found = &el{p: p, id: id, role: "row", name: name}
-		return true
+		return id, err == nil && id != 0
+	}
+	found := &el{p: p, role: "row", name: name, find: find}
+	p.until(fmt.Sprintf("a row %q in %s", name, table), func() bool {
+		var ok bool
+		found.id, ok = find()
+		return ok
 	})
 	return found
 }

@@ -25,6 +25,7 @@ func TestTokensAsMember(t *testing.T) {
 
 	p := open(t, srv)
 	p.signIn(token, "Your tokens")
+	p.row("Tokens", "console test")
 	if rows := p.rows("Tokens"); len(rows) != 1 || rows[0][0] != "console test" || !strings.Contains(rows[0][2], "active") {
 		t.Fatalf("the tokens table shows %v, want the signed-in token", rows)
 	}

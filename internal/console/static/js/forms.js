@@ -1,7 +1,7 @@
 // Form fields with their labels, hints and error messages, and the
 // mapping of the API's errors onto them by source.pointer.
 
-import { h, uid, focus } from './dom.js';
+import { h, uid, focus, replace } from './dom.js';
 import { ApiError, describe, field as fieldOf } from './api.js';
 
 // describedBy adds ids to an element's aria-describedby.
@@ -81,4 +81,45 @@ export function formErrors(summary, fields, failed) {
     if (atFields.length > 0) focus(atFields[0].control);
   }
   return { show, clear };
+}
+
+// opener makes the button open a form in slot: make(close) returns the
+// form ({el, focus}), and close(refocus = true) removes it and gives the
+// focus back to the button. While the form is open the button moves the
+// focus into it.
+export function opener(button, slot, make) {
+  const close = (refocus = true) => {
+    slot.replaceChildren();
+    button.setAttribute('aria-expanded', 'false');
+    if (refocus) focus(button);
+  };
+  button.setAttribute('aria-expanded', 'false');
+  button.addEventListener('click', () => {
+    if (slot.firstChild) {
+      slot.querySelector('input')?.focus();
+      return;
+    }
+    const form = make(close);
+    replace(slot, form.el);
+    button.setAttribute('aria-expanded', 'true');
+    form.focus();
+  });
+}
+
+// submitting handles the form's submission in the page (a form never
+// submits itself: the CSP forbids it): send() runs with the button
+// disabled, and what it throws is shown by errors.
+export function submitting(form, button, errors, send) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    try {
+      await send();
+      errors.clear();
+    } catch (err) {
+      errors.show(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
 }

@@ -1,7 +1,7 @@
 // The New token form, and the panel that shows a created token once.
 
 import { h, uid, focus } from './dom.js';
-import { field, group, checkbox, formErrors } from './forms.js';
+import { field, group, checkbox, formErrors, submitting } from './forms.js';
 import { words, dateInputValue, endOfDay } from './format.js';
 
 const dayMs = 24 * 60 * 60 * 1000;
@@ -95,8 +95,7 @@ export function tokenForm({ api, user, created, cancelled }) {
     h('div', { class: 'actions' }, create, cancel));
   const errors = formErrors(summary, { description, scope: scopes, expiration, sourceIp }, 'The token was not created');
 
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
+  submitting(form, create, errors, async () => {
     const attributes = {
       description: description.control.value,
       scope: checks.filter((c) => c.input.checked).map((c) => c.input.value).join(' '),
@@ -105,16 +104,8 @@ export function tokenForm({ api, user, created, cancelled }) {
     if (at) attributes.expiration = at.toISOString();
     if (sourceIp.control.value.trim() !== '') attributes.sourceIp = sourceIp.control.value.trim();
     if (grant.resources) attributes.resources = grant.resources;
-    create.disabled = true;
-    try {
-      const doc = await api.create(`/users/${encodeURIComponent(user.id)}/api-tokens`, 'apiToken', attributes);
-      errors.clear();
-      created(doc.data);
-    } catch (err) {
-      errors.show(err);
-    } finally {
-      create.disabled = false;
-    }
+    const doc = await api.create(`/users/${encodeURIComponent(user.id)}/api-tokens`, 'apiToken', attributes);
+    created(doc.data);
   });
 
   return { el: form, focus: () => focus(description.control) };

@@ -4,13 +4,14 @@
 // own columns.
 
 import { h, focus } from './dom.js';
+import { describe } from './api.js';
 
 // pagedTable returns the table and its pager. columns are {title, cell,
 // rowHeader}: cell(resource) returns the cell's content, and the column
-// whose rowHeader is true names each row. load(path) returns the document
-// of a page; onError(err) shows a failure. empty is the text shown when
-// a page has no resources.
-export function pagedTable({ caption, columns, load, onError, empty }) {
+// whose rowHeader is true names each row. Pages are read with ctx.api;
+// failures are shown with ctx.alert. empty is the text shown when a page
+// has no resources.
+export function pagedTable({ ctx, caption, columns, empty }) {
   const tbody = h('tbody');
   const table = h('table', { class: 'data', tabindex: '-1' },
     h('caption', { class: 'visually-hidden' }, caption),
@@ -48,12 +49,12 @@ export function pagedTable({ caption, columns, load, onError, empty }) {
     const mine = ++generation;
     table.setAttribute('aria-busy', 'true');
     try {
-      const doc = await load(path);
+      const doc = await ctx.api.get(path);
       if (mine !== generation) return;
       current = path;
       render(doc);
     } catch (err) {
-      if (mine === generation) onError(err);
+      if (mine === generation) ctx.alert(describe(err));
     } finally {
       if (mine === generation) table.removeAttribute('aria-busy');
     }
@@ -73,4 +74,13 @@ export function pagedTable({ caption, columns, load, onError, empty }) {
     show,
     reload: () => show(current),
   };
+}
+
+// actionsCell returns a column's cell function: a button for each of the
+// actions the row's resource offers. An action is {label, class,
+// available(resource, view), run(view, resource)}.
+export function actionsCell(actions, view) {
+  return (res) => h('div', { class: 'row-actions' }, actions.filter((a) => a.available(res, view)).map((a) => h('button', {
+    type: 'button', class: a.class, onclick: () => a.run(view, res),
+  }, a.label)));
 }

@@ -4,7 +4,8 @@ import { h, focus, replace } from './dom.js';
 import { when, words } from './format.js';
 import { describe } from './api.js';
 import { confirm } from './dialog.js';
-import { pagedTable } from './table.js';
+import { pagedTable, actionsCell } from './table.js';
+import { opener } from './forms.js';
 import { tokenForm, createdPanel } from './newtoken.js';
 
 const pageSize = 25;
@@ -48,8 +49,8 @@ async function revoke(view, token) {
     view.ctx.alert(describe(err));
     return;
   }
-  view.ctx.announce(`Token “${name}” revoked.`);
   await view.table.reload();
+  view.ctx.announce(`Token “${name}” revoked.`);
   focus(view.table.table);
 }
 
@@ -79,12 +80,7 @@ const columns = (view) => [
       ? [when(h, t.attributes.lastUsedAt), t.attributes.lastUsedIp ? ` from ${t.attributes.lastUsedIp}` : '']
       : 'Never'),
   },
-  {
-    title: 'Actions',
-    cell: (t) => h('div', { class: 'row-actions' }, rowActions.filter((a) => a.available(t, view)).map((a) => h('button', {
-      type: 'button', class: a.class, onclick: () => a.run(view, t),
-    }, a.label))),
-  },
+  { title: 'Actions', cell: actionsCell(rowActions, view) },
 ];
 
 // tokensPage shows the tokens of the user with the id: the signed-in
@@ -92,7 +88,7 @@ const columns = (view) => [
 export async function tokensPage(ctx, userID) {
   const own = userID === ctx.session.user.id;
   const heading = h('h1', {}, own ? 'Your tokens' : 'Tokens');
-  const newButton = h('button', { type: 'button', class: 'button primary', 'aria-expanded': 'false' }, 'New token');
+  const newButton = h('button', { type: 'button', class: 'button primary' }, 'New token');
   const createdSlot = h('div');
   const formSlot = h('div');
   const filter = h('select', { id: 'status-filter' }, statusFilters.map(([value, label]) => h('option', { value }, label)));
@@ -103,13 +99,7 @@ export async function tokensPage(ctx, userID) {
     if (filter.value) q.set('filter[status]', filter.value);
     return `${base}?${q}`;
   };
-  view.table = pagedTable({
-    caption: 'Tokens',
-    columns: columns(view),
-    load: (path) => ctx.api.get(path),
-    onError: (err) => ctx.alert(describe(err)),
-    empty: 'No tokens to show.',
-  });
+  view.table = pagedTable({ ctx, caption: 'Tokens', columns: columns(view), empty: 'No tokens to show.' });
   view.showCreated = (token) => {
     const panel = createdPanel(token, () => {
       ctx.announce('The token is no longer shown.');
@@ -140,33 +130,17 @@ export async function tokensPage(ctx, userID) {
     page.prepend(h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, 'All users'), ' › ', user.attributes.email));
   }
 
-  const closeForm = () => {
-    formSlot.replaceChildren();
-    newButton.setAttribute('aria-expanded', 'false');
-  };
-  newButton.addEventListener('click', () => {
-    if (formSlot.firstChild) {
-      formSlot.querySelector('input')?.focus();
-      return;
-    }
-    const form = tokenForm({
-      api: ctx.api,
-      user,
-      created: (token) => {
-        closeForm();
-        ctx.announce(`Token “${token.attributes.description}” created.`);
-        view.showCreated(token);
-        view.table.show(listPath());
-      },
-      cancelled: () => {
-        closeForm();
-        focus(newButton);
-      },
-    });
-    replace(formSlot, form.el);
-    newButton.setAttribute('aria-expanded', 'true');
-    form.focus();
-  });
+  opener(newButton, formSlot, (close) => tokenForm({
+    api: ctx.api,
+    user,
+    created: (token) => {
+      close(false);
+      ctx.announce(`Token “${token.attributes.description}” created.`);
+      view.showCreated(token);
+      view.table.show(listPath());
+    },
+    cancelled: close,
+  }));
 
   await view.table.show(listPath());
 }

@@ -1,12 +1,12 @@
 // Users, for admins: the list, New user, disabling and enabling, and the
 // way to each user's tokens.
 
-import { h, focus, replace } from './dom.js';
+import { h, focus } from './dom.js';
 import { when } from './format.js';
 import { describe } from './api.js';
 import { confirm } from './dialog.js';
-import { pagedTable } from './table.js';
-import { field, checkbox, formErrors } from './forms.js';
+import { pagedTable, actionsCell } from './table.js';
+import { field, checkbox, formErrors, opener, submitting } from './forms.js';
 
 const pageSize = 25;
 
@@ -43,8 +43,8 @@ async function setDisabled(view, user, disabled) {
     view.ctx.alert(describe(err));
     return;
   }
-  view.ctx.announce(`${email} ${disabled ? 'disabled' : 'enabled'}.`);
   await view.table.reload();
+  view.ctx.announce(`${email} ${disabled ? 'disabled' : 'enabled'}.`);
   focus(view.table.table);
 }
 
@@ -58,12 +58,7 @@ const columns = (view) => [
   { title: 'Kind', cell: (u) => (u.attributes.service ? 'Service' : 'Person') },
   { title: 'Status', cell: (u) => h('span', { class: `badge ${u.attributes.disabled ? 'status-disabled' : 'status-active'}` }, u.attributes.disabled ? 'disabled' : 'enabled') },
   { title: 'Created', cell: (u) => when(h, u.attributes.createdAt) },
-  {
-    title: 'Actions',
-    cell: (u) => h('div', { class: 'row-actions' }, rowActions.filter((a) => a.available(u, view)).map((a) => h('button', {
-      type: 'button', class: a.class, onclick: () => a.run(view, u),
-    }, a.label))),
-  },
+  { title: 'Actions', cell: actionsCell(rowActions, view) },
 ];
 
 // userForm returns the New user form; created(user) gets the new user.
@@ -78,23 +73,14 @@ function userForm({ api, created, cancelled }) {
   const create = h('button', { type: 'submit', class: 'button primary' }, 'Create');
   const form = h('form', { class: 'panel', novalidate: true, 'aria-labelledby': heading.id },
     heading, summary, email.el, role.el, h('div', { class: 'field' }, service.el, serviceField.errorEl),
-    h('p', { class: 'hint' }, 'A service user stands for a program, not a person: it holds tokens but never signs in.'),
+    h('p', { class: 'hint' }, 'A service user stands for a program, not a person: its tokens are for machines.'),
     h('div', { class: 'actions' }, create, h('button', { type: 'button', class: 'button', onclick: () => cancelled() }, 'Cancel')));
   const errors = formErrors(summary, { email, role, service: serviceField }, 'The user was not created');
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    create.disabled = true;
-    try {
-      const doc = await api.create('/users', 'user', {
-        email: email.control.value.trim(), role: role.control.value, service: service.input.checked,
-      });
-      errors.clear();
-      created(doc.data);
-    } catch (err) {
-      errors.show(err);
-    } finally {
-      create.disabled = false;
-    }
+  submitting(form, create, errors, async () => {
+    const doc = await api.create('/users', 'user', {
+      email: email.control.value.trim(), role: role.control.value, service: service.input.checked,
+    });
+    await created(doc.data);
   });
   return { el: form, focus: () => focus(email.control) };
 }
@@ -102,42 +88,20 @@ function userForm({ api, created, cancelled }) {
 // usersPage shows every user, for admins.
 export async function usersPage(ctx) {
   const heading = h('h1', {}, 'Users');
-  const newButton = h('button', { type: 'button', class: 'button primary', 'aria-expanded': 'false' }, 'New user');
+  const newButton = h('button', { type: 'button', class: 'button primary' }, 'New user');
   const formSlot = h('div');
   const view = { ctx };
-  view.table = pagedTable({
-    caption: 'Users',
-    columns: columns(view),
-    load: (path) => ctx.api.get(path),
-    onError: (err) => ctx.alert(describe(err)),
-    empty: 'No users to show.',
-  });
-  const closeForm = () => {
-    formSlot.replaceChildren();
-    newButton.setAttribute('aria-expanded', 'false');
-  };
-  newButton.addEventListener('click', () => {
-    if (formSlot.firstChild) {
-      formSlot.querySelector('input')?.focus();
-      return;
-    }
-    const form = userForm({
-      api: ctx.api,
-      created: async (user) => {
-        closeForm();
-        ctx.announce(`User ${user.attributes.email} created.`);
-        await view.table.reload();
-        focus(newButton);
-      },
-      cancelled: () => {
-        closeForm();
-        focus(newButton);
-      },
-    });
-    replace(formSlot, form.el);
-    newButton.setAttribute('aria-expanded', 'true');
-    form.focus();
-  });
+  view.table = pagedTable({ ctx, caption: 'Users', columns: columns(view), empty: 'No users to show.' });
+  opener(newButton, formSlot, (close) => userForm({
+    api: ctx.api,
+    created: async (user) => {
+      close(false);
+      await view.table.reload();
+      ctx.announce(`User ${user.attributes.email} created.`);
+      focus(newButton);
+    },
+    cancelled: close,
+  }));
   ctx.show(h('section', { class: 'page' }, h('div', { class: 'page-head' }, heading, newButton), formSlot, view.table.el), heading);
   await view.table.show(`/users?page%5Blimit%5D=${pageSize}`);
 }
