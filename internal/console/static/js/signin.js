@@ -8,8 +8,10 @@ import * as session from './session.js';
 // signInPage returns the page. signedIn(api, claims, user) is called once
 // tokend has accepted the token; alert(text) shows a failure.
 export function signInPage({ signedIn, alert, onUnauthorized }) {
+  // A text field, not a password field: a browser offers to keep what is
+  // typed in a password field, and the token must stay in memory.
   const input = h('input', {
-    type: 'password', id: 'sign-in-token', class: 'token-input', autocomplete: 'off',
+    type: 'text', id: 'sign-in-token', class: 'token-input', autocomplete: 'off',
     spellcheck: 'false', autocapitalize: 'off', 'aria-describedby': 'sign-in-hint',
   });
   const button = h('button', { type: 'submit', class: 'button primary' }, 'Sign in');

@@ -64,7 +64,7 @@ function scopeList(scopes) {
   return [
     list(scopes.slice(0, shownScopes)),
     h('details', { class: 'more-scopes' },
-      h('summary', {}, `${scopes.length - shownScopes} more`),
+      h('summary', {}, `${scopes.length - shownScopes} more scopes`),
       list(scopes.slice(shownScopes))),
   ];
 }
