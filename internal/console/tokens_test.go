@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +214,46 @@ func TestTokensAsMember(t *testing.T) {
 		}
 		p.axe("the tokens table filtered by status")
 	})
+}
+
+// TestTokensArePaged lists 31 tokens, 25 a page, newest first: Next page
+// follows the list's links.next to the rest, Previous page comes back.
+func TestTokensArePaged(t *testing.T) {
+	srv := tokendtest.Start(t, tokendtest.Options{})
+	member := srv.User(apitoken.RoleMember)
+	token, _ := mint(t, srv, member, "api-tokens", time.Now().Add(time.Hour))
+	for i := 1; i <= 30; i++ {
+		mintDescribed(t, srv, member, fmt.Sprintf("token %02d", i), "customers", time.Now().Add(time.Hour))
+	}
+
+	p := open(t, srv)
+	p.signIn(token, "Your tokens")
+	p.row("Tokens", "token 30")
+	first := p.rows("Tokens")
+	if len(first) != 25 || first[0][0] != "token 30" || first[24][0] != "token 06" {
+		t.Fatalf("the first page lists %d tokens, from %q to %q", len(first), first[0][0], first[len(first)-1][0])
+	}
+	pages := p.get("navigation", "Tokens, pages")
+	if text := pages.text(); !strings.Contains(text, "1–25 of 31") {
+		t.Errorf("the pager says %q", text)
+	}
+	p.axe("a page of many tokens")
+
+	pages.get("button", "Next page").click()
+	p.row("Tokens", "console test")
+	if rest := p.rows("Tokens"); len(rest) != 6 || rest[0][0] != "token 05" {
+		t.Fatalf("the second page lists %v", rest)
+	}
+	if text := pages.text(); !strings.Contains(text, "26–31 of 31") {
+		t.Errorf("the pager says %q", text)
+	}
+
+	pages.get("button", "Previous page").click()
+	p.row("Tokens", "token 30")
+	if again := p.rows("Tokens"); len(again) != 25 || again[24][0] != "token 06" {
+		t.Fatalf("back on the first page: %d tokens, last %q", len(again), again[len(again)-1][0])
+	}
+	if text := pages.text(); !strings.Contains(text, "1–25 of 31") {
+		t.Errorf("the pager says %q", text)
+	}
 }

@@ -25,8 +25,14 @@ export function pagedTable({ ctx, caption, columns, empty }) {
   let links = {};
   let current = null;
   let generation = 0;
+  // offset is the place of the page's first row in the whole list, and
+  // shown its number of rows: a page read by cursor (page[after],
+  // page[before]) has no offset in its meta, so it is counted from the
+  // page before.
+  let offset = 0;
+  let shown = 0;
 
-  function render(doc) {
+  function render(doc, move) {
     const rows = (doc.data || []).map((res) => h('tr', {},
       columns.map((c) => (c.rowHeader ? h('th', { scope: 'row' }, c.cell(res)) : h('td', {}, c.cell(res))))));
     tbody.replaceChildren(...rows);
@@ -35,24 +41,26 @@ export function pagedTable({ ctx, caption, columns, empty }) {
     prev.disabled = !links.prev;
     next.disabled = !links.next;
     const p = (doc.meta && doc.meta.pagination) || {};
-    if (typeof p.offset === 'number' && rows.length > 0) {
-      info.textContent = `${p.offset + 1}–${p.offset + rows.length} of ${p.total}`;
-    } else {
-      info.textContent = `${rows.length} shown, ${p.total ?? rows.length} in all`;
-    }
+    if (typeof p.offset === 'number') offset = p.offset;
+    else if (move > 0) offset += shown;
+    else if (move < 0) offset = Math.max(0, offset - rows.length);
+    shown = rows.length;
+    const total = p.total ?? rows.length;
+    info.textContent = rows.length > 0 ? `${offset + 1}–${offset + rows.length} of ${total}` : `none of ${total}`;
     pager.hidden = !links.prev && !links.next;
   }
 
-  // show loads the page at path and shows it; a later call wins over an
-  // earlier one still loading.
-  async function show(path) {
+  // show loads the page at path and shows it (move says whether it is the
+  // page after the one shown, 1, or before it, -1); a later call wins over
+  // an earlier one still loading.
+  async function show(path, move = 0) {
     const mine = ++generation;
     table.setAttribute('aria-busy', 'true');
     try {
       const doc = await ctx.api.get(path);
       if (mine !== generation) return;
       current = path;
-      render(doc);
+      render(doc, move);
     } catch (err) {
       if (mine === generation) ctx.alert(describe(err));
     } finally {
@@ -60,13 +68,13 @@ export function pagedTable({ ctx, caption, columns, empty }) {
     }
   }
 
-  async function move(path) {
-    await show(path);
+  async function move(path, direction) {
+    await show(path, direction);
     // A pager button disabled on the last page loses the focus.
     if (document.activeElement === document.body || document.activeElement.disabled) focus(table);
   }
-  prev.addEventListener('click', () => move(links.prev));
-  next.addEventListener('click', () => move(links.next));
+  prev.addEventListener('click', () => move(links.prev, -1));
+  next.addEventListener('click', () => move(links.next, 1));
 
   return {
     el: h('div', { class: 'table-wrap' }, table, emptyNote, pager),
