@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -77,4 +78,31 @@ func getStatus(t *testing.T, srv *tokendtest.Server, path, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// signIn signs in with the token and waits for the page after it.
+func (p *page) signIn(token, heading string) {
+	p.t.Helper()
+	p.get("textbox", "Token").fill(token)
+	p.get("button", "Sign in").click()
+	p.get("heading", heading)
+}
+
+// holdsNoToken fails the test if the token is anywhere the browser keeps
+// things: storage, cookies, the URL, the document, its fields.
+func (p *page) holdsNoToken(token string) {
+	p.t.Helper()
+	where := eval[[]string](p, fmt.Sprintf(`(() => {
+	  const t = %q, found = [];
+	  if (localStorage.length > 0) found.push('localStorage holds ' + localStorage.length + ' items');
+	  if (sessionStorage.length > 0) found.push('sessionStorage holds ' + sessionStorage.length + ' items');
+	  if (document.cookie !== '') found.push('cookies: ' + document.cookie);
+	  if (location.href.includes(t) || history.state !== null && JSON.stringify(history.state).includes(t)) found.push('the URL or history');
+	  if (document.documentElement.outerHTML.includes(t)) found.push('the document');
+	  for (const f of document.querySelectorAll('input, textarea')) if (f.value.includes(t)) found.push('field ' + (f.id || f.name));
+	  return found;
+	})()`, token))
+	if len(where) > 0 {
+		p.t.Errorf("the token is kept in: %v", where)
+	}
 }
