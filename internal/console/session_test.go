@@ -18,6 +18,7 @@ func TestSessionEndsOn401(t *testing.T) {
 
 	p := open(t, srv)
 	p.signIn(token, "Your tokens")
+	p.row("Tokens", "tokendtest") // the page has read all it reads at first
 	srv.Revoke(member, id)
 	p.get("combobox", "Status").choose("active")
 	p.get("heading", "Sign in")
