@@ -31,6 +31,17 @@ type el struct {
 
 func (e *el) String() string { return fmt.Sprintf("%s %q", e.role, e.name) }
 
+// node returns the element's node id as the page is now: found again when
+// the element can be, else the one it had.
+func (e *el) node() cdp.BackendNodeID {
+	if e.find != nil {
+		if id, ok := e.find(); ok {
+			return id
+		}
+	}
+	return e.id
+}
+
 // query returns the elements below root (the document when 0) that have
 // the role and the accessible name, exactly ("" for any), and that are
 // not hidden from assistive technology. A query that meets the page while
@@ -99,24 +110,39 @@ func (e *el) get(role, name string) *el {
 
 func (p *page) within(root *el, role, name string) *el {
 	p.t.Helper()
-	var found []*el
-	if err := p.wait(func() bool {
+	// in finds the element inside root as the page is now.
+	in := func() ([]*el, error) {
 		var id cdp.BackendNodeID
 		if root != nil {
 			id = root.id
 			if root.find != nil {
 				var ok bool
 				if id, ok = root.find(); !ok {
-					return false
+					return nil, fmt.Errorf("%v is gone", root)
 				}
 			}
 		}
+		return p.queryOnce(id, role, name)
+	}
+	var found []*el
+	if err := p.wait(func() bool {
 		var err error
-		found, err = p.queryOnce(id, role, name)
+		found, err = in()
 		return err == nil && len(found) == 1
 	}); err != nil {
 		p.t.Fatalf("gave up waiting for one %s named %q (%d found): %v\nthe page: %s", role, name, len(found), err,
 			eval[string](p, `document.body.outerHTML`))
+	}
+	if root != nil && root.find != nil {
+		// Inside an element found again (a table's row), this one is
+		// found again too.
+		found[0].find = func() (cdp.BackendNodeID, bool) {
+			els, err := in()
+			if err != nil || len(els) != 1 {
+				return 0, false
+			}
+			return els[0].id, true
+		}
 	}
 	return found[0]
 }
@@ -142,13 +168,7 @@ func on[T any](e *el, fn string, args ...any) T {
 // page) rather than failing the test.
 func tryOn[T any](e *el, fn string, args ...any) (T, error) {
 	var v T
-	id := e.id
-	if e.find != nil {
-		if now, ok := e.find(); ok {
-			id = now
-		}
-	}
-	obj, err := chromedp.Call(e.p.ctx, dom.ResolveNode, dom.ResolveNodeParams{BackendNodeID: id})
+	obj, err := chromedp.Call(e.p.ctx, dom.ResolveNode, dom.ResolveNodeParams{BackendNodeID: e.node()})
 	if err != nil {
 		return v, fmt.Errorf("%v: %w", e, err)
 	}
@@ -211,10 +231,11 @@ func (e *el) focused() bool {
 func (e *el) click() {
 	e.p.t.Helper()
 	e.p.call(func(ctx context.Context) error {
-		if _, err := chromedp.Call(ctx, dom.ScrollIntoViewIfNeeded, dom.ScrollIntoViewIfNeededParams{BackendNodeID: e.id}); err != nil {
+		id := e.node()
+		if _, err := chromedp.Call(ctx, dom.ScrollIntoViewIfNeeded, dom.ScrollIntoViewIfNeededParams{BackendNodeID: id}); err != nil {
 			return fmt.Errorf("%v: %w", e, err)
 		}
-		q, err := chromedp.Call(ctx, dom.GetContentQuads, dom.GetContentQuadsParams{BackendNodeID: e.id})
+		q, err := chromedp.Call(ctx, dom.GetContentQuads, dom.GetContentQuadsParams{BackendNodeID: id})
 		if err != nil || len(q.Quads) == 0 {
 			return fmt.Errorf("%v has no box to click: %v", e, err)
 		}
@@ -230,7 +251,7 @@ func (e *el) click() {
 func (e *el) fill(text string) {
 	e.p.t.Helper()
 	e.p.call(func(ctx context.Context) error {
-		if _, err := chromedp.Call(ctx, dom.Focus, dom.FocusParams{BackendNodeID: e.id}); err != nil {
+		if _, err := chromedp.Call(ctx, dom.Focus, dom.FocusParams{BackendNodeID: e.node()}); err != nil {
 			return fmt.Errorf("%v: %w", e, err)
 		}
 		return nil
@@ -302,8 +323,9 @@ func (p *page) rows(table string) [][]string {
 }
 
 // row waits for the row of the table's body whose first cell is name,
-// and returns it. Queries inside the row look in the row as the table
-// shows it then, which may have reloaded since.
+// once the table has loaded, and returns it. The row, and what is found
+// inside it, are found again each time they are used, in the table as it
+// is then, which may have reloaded since.
 func (p *page) row(table, name string) *el {
 	p.t.Helper()
 	find := func() (cdp.BackendNodeID, bool) {
@@ -312,7 +334,9 @@ func (p *page) row(table, name string) *el {
 		if err != nil || len(tables) != 1 {
 			return 0, false
 		}
+		// A table still loading (aria-busy) is about to change.
 		id, err := nodeOn(tables[0], `function(n) {
+		  if (this.getAttribute('aria-busy') === 'true') return null;
 		  return [...this.tBodies[0].rows].find((r) => r.cells[0].innerText.trim() === n) || null;
 		}`, name)
 		return id, err == nil && id != 0
