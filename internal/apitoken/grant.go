@@ -34,12 +34,12 @@ func CheckGrant(g Grantor, target *User, c *Catalog, spec TokenSpec) error {
 	}
 	if extra := Subtract(spec.Scopes, target.AllowedScopes(c)); len(extra) > 0 {
 		forbid("scope", "The user may not hold %s.", QuoteList(extra))
-	} else if g.UserID == target.ID || target.Role == RoleAdmin {
+	} else if g.binds(target) {
 		if extra := Subtract(spec.Scopes, g.Scopes); len(extra) > 0 {
 			forbid("scope", "A token cannot grant scopes it does not hold: %s.", QuoteList(extra))
 		}
 	}
-	if (g.UserID == target.ID || target.Role == RoleAdmin) && spec.Expiration.After(g.Expiration) {
+	if g.binds(target) && spec.Expiration.After(g.Expiration) {
 		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.", FormatTime(g.Expiration))
 	}
 	if !sourceIPWithin(spec.SourceIP, g.SourceIP) {
@@ -49,4 +49,39 @@ func CheckGrant(g Grantor, target *User, c *Catalog, spec TokenSpec) error {
 		forbid("resources", "A token restricted to resources can only create tokens restricted to some of them.")
 	}
 	return errs.Err()
+}
+
+// binds reports whether the grantor's own scopes and expiration bound what
+// it grants the target: for its own user, and for any admin.
+func (g Grantor) binds(target *User) bool {
+	return g.UserID == target.ID || target.Role == RoleAdmin
+}
+
+// Grant is the most a grantor may put in a new token for a user: the
+// scopes it may give, the latest expiration, and the restrictions the new
+// token must stay within (none when SourceIP and Resources are empty).
+type Grant struct {
+	Scopes        []string
+	MaxExpiration time.Time
+	SourceIP      string
+	Resources     []Resource
+}
+
+// GrantFor returns the most CheckGrant lets the grantor give the target
+// in a new token, latest being the latest expiration the policy allows
+// (now plus the maximum lifetime). A token of the Grant's scopes (or some
+// of them), expiring at or before MaxExpiration, restricted as the Grant
+// says, passes CheckGrant. Clients use it to offer only what will be
+// accepted.
+func (g Grantor) GrantFor(target *User, c *Catalog, latest time.Time) Grant {
+	grant := Grant{Scopes: target.AllowedScopes(c), MaxExpiration: latest, SourceIP: g.SourceIP, Resources: g.Resources}
+	if g.binds(target) {
+		grant.Scopes = Intersect(grant.Scopes, g.Scopes)
+		if g.Expiration.Before(grant.MaxExpiration) {
+			grant.MaxExpiration = g.Expiration
+		}
+	}
+	// Expirations are kept to the second, rounded down.
+	grant.MaxExpiration = grant.MaxExpiration.Truncate(time.Second)
+	return grant
 }

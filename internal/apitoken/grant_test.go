@@ -76,6 +76,66 @@ func TestCheckGrant(t *testing.T) {
 	}
 }
 
+// TestGrantFor checks the most a token may grant against CheckGrant: the
+// Grant itself is granted, and one more scope or one second more is not.
+func TestGrantFor(t *testing.T) {
+	c := MustParseCatalog(t, "customers\naccounts\npayments\n")
+	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	latest := now.Add(366 * 24 * time.Hour).Add(300 * time.Millisecond)
+	self := apitoken.User{ID: "self", Role: apitoken.RoleAdmin}
+	member := apitoken.User{ID: "member", Role: apitoken.RoleMember, Scopes: []string{"accounts", "payments"}}
+	admin := apitoken.User{ID: "admin", Role: apitoken.RoleAdmin}
+	grantor := apitoken.Grantor{UserID: "self", Scopes: []string{"customers", "payments", "api-tokens-write"}, Expiration: now.Add(24 * time.Hour)}
+	restricted := grantor
+	restricted.SourceIP = "10.0.0.0/8"
+	restricted.Resources = []apitoken.Resource{{Type: "account", IDs: []string{"1"}}}
+
+	tests := []struct {
+		name       string
+		grantor    apitoken.Grantor
+		target     apitoken.User
+		wantScopes []string
+		wantMax    time.Time
+	}{
+		{"for itself, its own scopes until its own expiration", grantor, self, []string{"customers", "payments", "api-tokens-write"}, now.Add(24 * time.Hour)},
+		{"for a member, the member's scopes for the longest lifetime", grantor, member, []string{"accounts", "payments"}, latest.Truncate(time.Second)},
+		{"for another admin, the scopes both hold until its own expiration", grantor, admin, []string{"customers", "payments", "api-tokens-write"}, now.Add(24 * time.Hour)},
+		{"restricted, for a member, with its restrictions", restricted, member, []string{"accounts", "payments"}, latest.Truncate(time.Second)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tc.grantor.GrantFor(&tc.target, c, latest)
+			if !slices.Equal(g.Scopes, tc.wantScopes) || !g.MaxExpiration.Equal(tc.wantMax) {
+				t.Fatalf("GrantFor = %v until %v, want %v until %v", g.Scopes, g.MaxExpiration, tc.wantScopes, tc.wantMax)
+			}
+			if g.SourceIP != tc.grantor.SourceIP || !slices.EqualFunc(g.Resources, tc.grantor.Resources, func(a, b apitoken.Resource) bool {
+				return a.Type == b.Type && slices.Equal(a.IDs, b.IDs)
+			}) {
+				t.Fatalf("GrantFor restrictions = %q %v, want the grantor's", g.SourceIP, g.Resources)
+			}
+			spec := apitoken.TokenSpec{Scope: strings.Join(g.Scopes, " "), Scopes: g.Scopes, Expiration: g.MaxExpiration,
+				SourceIP: g.SourceIP, Resources: g.Resources}
+			if err := apitoken.CheckGrant(tc.grantor, &tc.target, c, spec); err != nil {
+				t.Fatalf("CheckGrant refuses the grant itself: %v", err)
+			}
+			for _, extra := range apitoken.Subtract(c.Default(apitoken.RoleAdmin), g.Scopes) {
+				more := spec
+				more.Scopes = append(slices.Clone(g.Scopes), extra)
+				if apitoken.CheckGrant(tc.grantor, &tc.target, c, more) == nil {
+					t.Errorf("CheckGrant grants %q too, which GrantFor left out", extra)
+				}
+			}
+			if g.MaxExpiration.Before(latest.Truncate(time.Second)) {
+				later := spec
+				later.Expiration = g.MaxExpiration.Add(time.Second)
+				if apitoken.CheckGrant(tc.grantor, &tc.target, c, later) == nil {
+					t.Errorf("CheckGrant grants a second past %v", g.MaxExpiration)
+				}
+			}
+		})
+	}
+}
+
 // TestEveryCodeIsInTheOneTable checks that each application code means
 // something on the wire.
 func TestEveryCodeIsInTheOneTable(t *testing.T) {

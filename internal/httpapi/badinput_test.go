@@ -271,7 +271,7 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 	id, _ := mustCreateToken(t, h, user, validAttrs())
 
 	for _, path := range []string{
-		"/",
+		"/console/nope.js", // "/" is the console's
 		"/nope",
 		"/api-tokens/" + id,
 		"/users/" + user + "/tokens",

@@ -324,11 +324,14 @@ func (h *harness) do(r req) *response {
 }
 
 // isAPIPath reports whether a response to the path must be JSON:API: all
-// are but the health checks, the key set, and the successful answers of the
-// verification endpoints (RFC 7662 JSON, the feed's JSON, forward-auth's
+// are but the health checks, the key set, the web console, and the
+// successful answers of the verification endpoints (RFC 7662 JSON, the feed's JSON, forward-auth's
 // empty 200).
 func isAPIPath(path string, status int) bool {
-	for _, plain := range []string{"/healthz", "/readyz", "/metrics", "/.well-known/", "/openapi.json"} {
+	if path == "/" {
+		return false // the redirect to the console
+	}
+	for _, plain := range []string{"/healthz", "/readyz", "/metrics", "/.well-known/", "/openapi.json", "/console"} {
 		if strings.HasPrefix(path, plain) {
 			return false
 		}

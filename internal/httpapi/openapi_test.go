@@ -46,11 +46,13 @@ func checkOpenAPI(t testing.TB, req *http.Request, resp *http.Response, body []b
 	if req.Method == http.MethodOptions && !strings.HasPrefix(req.URL.Path, "/auth") {
 		return // CORS preflights, which the Fetch standard describes
 	}
-	if rest, ok := strings.CutPrefix(req.URL.Path, "/auth/"); ok && strings.Contains(rest, "/") {
-		// OpenAPI has no wildcard path: /auth/{path} stands for every
-		// path below /auth/.
-		req = req.Clone(req.Context())
-		req.URL.Path, req.URL.RawPath = "/auth/x", ""
+	for _, prefix := range []string{"/auth/", "/console/"} {
+		if rest, ok := strings.CutPrefix(req.URL.Path, prefix); ok && (rest == "" || strings.Contains(rest, "/")) {
+			// OpenAPI has no wildcard path: /auth/{path} and
+			// /console/{path} stand for every path below them.
+			req = req.Clone(req.Context())
+			req.URL.Path, req.URL.RawPath = prefix+"x", ""
+		}
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	defer func() { resp.Body = io.NopCloser(bytes.NewReader(body)) }()

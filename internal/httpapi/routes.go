@@ -47,6 +47,11 @@ func (s *Server) routes() {
 	get("/users", s.listUsers, api...)
 	get("/users/:userId", s.getUser, api...)
 	e.PATCH("/users/:userId", s.updateUser, api...)
+
+	// The web console: static files that call the API above.
+	get("/", s.toConsole)
+	get("/console", s.toConsole)
+	get("/console/*", s.console)
 }
 
 // cors answers preflight requests and marks the answers to the allowed

@@ -20,6 +20,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokend/tokend/internal/console"
 	"github.com/tokend/tokend/internal/ratelimit"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/clientip"
@@ -74,6 +75,8 @@ type Server struct {
 	// idPrefix and requests make request ids: see requestID.
 	idPrefix string
 	requests atomic.Uint64
+	// consoleFiles are the web console's.
+	consoleFiles *console.Files
 }
 
 // NewServer returns the HTTP handler for the service.
@@ -99,7 +102,7 @@ func NewServer(log *slog.Logger, cfg Config, svc *service.Service) *Server {
 	s := &Server{echo: e, svc: svc, log: log, cfg: cfg, now: now, metrics: newMetrics(cfg.DB, svc.PurgedTokens),
 		idPrefix:     hex.EncodeToString(prefix) + "-",
 		authFailures: ratelimit.New[netip.Addr](cfg.AuthFailures), revokes: ratelimit.New[netip.Addr](cfg.Revocations),
-		tokenCreates: ratelimit.New[string](cfg.TokenCreates)}
+		tokenCreates: ratelimit.New[string](cfg.TokenCreates), consoleFiles: console.New()}
 	e.HTTPErrorHandler = s.handleError
 	s.routes()
 	return s

@@ -22,13 +22,32 @@ type user struct {
 	CreatedAt string `jsonapi:"attr,createdAt"`
 	UpdatedAt string `jsonapi:"attr,updatedAt"`
 
-	self string
+	self  string
+	grant *tokenGrant
 }
 
 // JSONAPILinks implements jsonapi.Linkable. JSON:API 1.0 allows only self
 // in a resource's links, so the user's tokens are not linked here.
 func (u *user) JSONAPILinks() *jsonapi.Links {
 	return &jsonapi.Links{"self": u.self}
+}
+
+// tokenGrant is a user's meta.tokenGrant: the most the token that asked
+// may put in a token it creates for this user now, so that a client (the
+// console) offers only what tokend will accept.
+type tokenGrant struct {
+	Scope         string        `json:"scope"`
+	MaxExpiration string        `json:"maxExpiration"`
+	SourceIP      string        `json:"sourceIp,omitempty"`
+	Resources     []restriction `json:"resources,omitempty"`
+}
+
+// JSONAPIMeta implements jsonapi.Metable.
+func (u *user) JSONAPIMeta() *jsonapi.Meta {
+	if u.grant == nil {
+		return nil
+	}
+	return &jsonapi.Meta{"tokenGrant": u.grant}
 }
 
 type userInput struct {
@@ -54,7 +73,7 @@ var (
 )
 
 func (s *Server) userResource(c echo.Context, u *apitoken.User) *user {
-	return &user{
+	res := &user{
 		ID:        u.ID,
 		Email:     u.Email,
 		Role:      string(u.Role),
@@ -65,6 +84,12 @@ func (s *Server) userResource(c echo.Context, u *apitoken.User) *user {
 		UpdatedAt: apitoken.FormatTime(u.UpdatedAt),
 		self:      s.baseURL(c) + "/users/" + u.ID,
 	}
+	if p := principalOf(c); p != nil {
+		g := s.svc.TokenGrant(p, u)
+		res.grant = &tokenGrant{Scope: strings.Join(g.Scopes, " "), MaxExpiration: apitoken.FormatTime(g.MaxExpiration),
+			SourceIP: g.SourceIP, Resources: restrictions(g.Resources)}
+	}
+	return res
 }
 
 // createUser handles POST /users, for admins.

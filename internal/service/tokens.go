@@ -46,6 +46,12 @@ func (p *Principal) grantor() apitoken.Grantor {
 		SourceIP: p.Token.SourceIP, Resources: p.Token.Resources}
 }
 
+// TokenGrant returns the most the principal's token may put in a token
+// created now for the user (see apitoken.Grantor.GrantFor).
+func (s *Service) TokenGrant(p *Principal, u *apitoken.User) apitoken.Grant {
+	return p.grantor().GrantFor(u, s.catalog, s.now().Add(s.maxLife))
+}
+
 // MayWriteTokens returns an error unless the caller may create or change
 // the user's tokens and, when tokenID is set, that token exists. Handlers
 // call it before they read a request body, so that a caller who may not
