@@ -250,6 +250,10 @@ func TestCreateTokenValidatesEachAttribute(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, options{})
 	member := h.user(apitoken.RoleMember)
+	// The limits are relative to the server's now, which stays where it
+	// is however long the cases take.
+	h.Clock.Freeze()
+	fromNow := func(d time.Duration) string { return apiTime(h.Clock.Now().Add(d).Truncate(time.Second)) }
 
 	ips := func(n int) string {
 		s := make([]string, n)
