@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// revokeAllBatch is the most tokens one transaction of RevokeAll revokes
+// (a variable for the tests): more than a user holds within the default
+// cap of live tokens, so that a user within it is revoked at once.
+var revokeAllBatch = 5000
+
+// errNoneLeft rolls back a batch of RevokeAll that found nothing to
+// revoke, and with it the change number it took.
+var errNoneLeft = errors.New("store: no token left to revoke")
+
+// RevokeAll revokes every token of the user that is neither revoked nor
+// expired at now, disabled ones included, and returns their ids. It
+// revokes revokeAllBatch tokens a transaction, each with one change number
+// for its tokens and their counts taken off (counts.go), read from the
+// index of the user's tokens not revoked (api_tokens_user_live), until a
+// batch finds none: a user holding many tokens keeps no lock long, and a
+// transaction of the API stays within its deadline. Between two batches
+// the tokens of the first are revoked everywhere, and tokens created
+// meanwhile may be revoked too. A statement checks each row's state again
+// as it updates it (on PostgreSQL, a row changed meanwhile by another
+// transaction is read again), so that a token revoked meanwhile is
+// neither revoked twice nor counted twice.
+//
+// RevokeAll must not run within a transaction of InTx, which would make
+// one transaction of every batch.
+func (ts *Tokens) RevokeAll(ctx context.Context, userID string, now time.Time) ([]string, error) {
+	at := dbTime(now)
+	var ids []string
+	for {
+		var after []tokenRow
+		err := ts.s.tx(ctx, func(tx *gorm.DB) error {
+			seq, err := ts.s.nextChange(tx)
+			if err != nil {
+				return err
+			}
+			err = tx.Raw(`UPDATE api_tokens SET revoked_at = ?, updated_at = ?, change_seq = ?
+				WHERE id IN (SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration > ? LIMIT ?)
+				AND revoked_at IS NULL AND expiration > ?
+				RETURNING id, user_id, enabled, expiration, revoked_at`, at, at, seq, userID, at, revokeAllBatch, at).Scan(&after).Error
+			if err != nil {
+				return err
+			}
+			if len(after) == 0 {
+				return errNoneLeft
+			}
+			before := make([]tokenRow, len(after))
+			for i, r := range after {
+				r.RevokedAt = nil
+				before[i] = r
+			}
+			return recordCounts(tx, before, after)
+		})
+		if errors.Is(err, errNoneLeft) {
+			return ids, nil
+		}
+		if err != nil {
+			return ids, ts.s.wrap(err, "")
+		}
+		for _, r := range after {
+			ids = append(ids, r.ID)
+		}
+	}
+}
