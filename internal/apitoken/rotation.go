@@ -65,13 +65,20 @@ func (t *Token) RenewalLimit(now time.Time) time.Time {
 // rotatable, and returns every problem at once. Without an expiration
 // the new token gets the old one's lifetime from now, within the maximum
 // lifetime and, when limit is not zero, no later than limit: the latest
-// the caller may grant.
+// the caller may grant. With a nil old it checks only what does not
+// depend on the token.
 func (r RotationRequest) Validate(old *Token, p Policy, limit time.Time) (Rotation, error) {
 	var errs Errors
 	latest := p.Now.Add(p.MaxLifetime).UTC().Truncate(time.Second)
 	rot := Rotation{PreviousExpiration: p.Now.UTC()}
 
-	if r.Expiration == nil {
+	if r.Expiration != nil {
+		if exp, err := checkExpiration(*r.Expiration, p); err != nil {
+			errs = append(errs, err)
+		} else {
+			rot.Expiration = exp
+		}
+	} else if old != nil {
 		rot.Expiration = old.RenewalLimit(p.Now)
 		if rot.Expiration.After(latest) {
 			rot.Expiration = latest
@@ -82,15 +89,6 @@ func (r RotationRequest) Validate(old *Token, p Policy, limit time.Time) (Rotati
 		if !rot.Expiration.After(p.Now) {
 			errs = append(errs, FieldErrorf("expiration", "the new token would expire at once; give an expiration"))
 		}
-	} else if exp, err := parseTime("expiration", *r.Expiration); err != nil {
-		errs = append(errs, err)
-	} else if !exp.After(p.Now) {
-		errs = append(errs, FieldErrorf("expiration", "expiration must be in the future"))
-	} else if exp.After(p.Now.Add(p.MaxLifetime)) {
-		errs = append(errs, FieldErrorf("expiration", "expiration must be at most %s ahead (no later than %s)",
-			FormatDuration(p.MaxLifetime), FormatTime(latest)))
-	} else {
-		rot.Expiration = exp
 	}
 
 	if r.PreviousExpiration != nil {
@@ -102,7 +100,7 @@ func (r RotationRequest) Validate(old *Token, p Policy, limit time.Time) (Rotati
 			errs = append(errs, FieldErrorf("previousExpiration", "previousExpiration must not be in the past; leave it out to retire the token at once"))
 		case prev.After(p.Now.Add(MaxRotationGrace)):
 			errs = append(errs, FieldErrorf("previousExpiration", "previousExpiration must be at most %s ahead", FormatDuration(MaxRotationGrace)))
-		case prev.After(old.Expiration):
+		case old != nil && prev.After(old.Expiration):
 			errs = append(errs, FieldErrorf("previousExpiration", "previousExpiration must not be later than the token's own expiration, %s", FormatTime(old.Expiration)))
 		case prev.After(p.Now):
 			rot.PreviousExpiration = prev

@@ -104,13 +104,8 @@ func (r TokenRequest) Validate(p Policy) (TokenSpec, error) {
 
 	if r.Expiration == nil {
 		errs = append(errs, FieldErrorf("expiration", "expiration is required"))
-	} else if exp, err := parseTime("expiration", *r.Expiration); err != nil {
+	} else if exp, err := checkExpiration(*r.Expiration, p); err != nil {
 		errs = append(errs, err)
-	} else if !exp.After(p.Now) {
-		errs = append(errs, FieldErrorf("expiration", "expiration must be in the future"))
-	} else if latest := p.Now.Add(p.MaxLifetime); exp.After(latest) {
-		errs = append(errs, FieldErrorf("expiration", "expiration must be at most %s ahead (no later than %s)",
-			FormatDuration(p.MaxLifetime), FormatTime(latest)))
 	} else {
 		spec.Expiration = exp
 	}
@@ -186,6 +181,22 @@ func (ch TokenChange) Apply(t *Token) {
 	if ch.Expiration != nil {
 		t.Expiration = *ch.Expiration
 	}
+}
+
+// checkExpiration parses a new token's expiration and checks that it is
+// in the future and at most the maximum lifetime ahead.
+func checkExpiration(s string, p Policy) (time.Time, *Error) {
+	exp, err := parseTime("expiration", s)
+	switch {
+	case err != nil:
+		return exp, err
+	case !exp.After(p.Now):
+		return exp, FieldErrorf("expiration", "expiration must be in the future")
+	case exp.After(p.Now.Add(p.MaxLifetime)):
+		return exp, FieldErrorf("expiration", "expiration must be at most %s ahead (no later than %s)",
+			FormatDuration(p.MaxLifetime), FormatTime(p.Now.Add(p.MaxLifetime)))
+	}
+	return exp, nil
 }
 
 func checkDescription(d string) *Error {

@@ -164,7 +164,7 @@ type tokenSpec struct {
 func (h *harness) mint(userID string, spec tokenSpec) (string, string) {
 	h.t.Helper()
 	if spec.expiration.IsZero() {
-		spec.expiration = time.Now().Add(24 * time.Hour)
+		spec.expiration = h.Clock.Now().Add(24 * time.Hour)
 	}
 	exp := spec.expiration.UTC().Format(time.RFC3339Nano)
 	desc := "test token"
@@ -326,14 +326,14 @@ func (h *harness) do(r req) *response {
 // isAPIPath reports whether a response to the path must be JSON:API: all
 // are but the health checks, the key set, and the successful answers of the
 // verification endpoints (RFC 7662 JSON, the feed's JSON, forward-auth's
-// empty 200).
+// empty 200, secret scanning's answer).
 func isAPIPath(path string, status int) bool {
 	for _, plain := range []string{"/healthz", "/readyz", "/metrics", "/.well-known/", "/openapi.json"} {
 		if strings.HasPrefix(path, plain) {
 			return false
 		}
 	}
-	for _, verification := range []string{"/introspect", "/revoke", "/revocations", "/auth"} {
+	for _, verification := range []string{"/introspect", "/revoke", "/revocations", "/auth", "/secret-scanning/reports"} {
 		if (path == verification || strings.HasPrefix(path, verification+"?") || strings.HasPrefix(path, verification+"/")) && status < 300 {
 			return false
 		}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -49,11 +50,14 @@ func (s *Server) rotateToken(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		if len(attrErrs) > 0 {
-			return attrErrs
-		}
 		req = apitoken.RotationRequest{Expiration: in.Expiration, PreviousExpiration: in.PreviousExpiration,
 			RetirePreviousOnFirstUse: in.RetirePreviousOnFirstUse}
+		if len(attrErrs) > 0 {
+			// Report the other attributes' problems too; the checks
+			// against the token wait for a well-formed document.
+			_, verr := req.Validate(nil, s.svc.TokenPolicy(), time.Time{})
+			return withAttributeErrors(attrErrs, verr)
+		}
 	}
 	t, raw, err := s.svc.RotateToken(ctx(c), p, userID, tokenID, req)
 	if err != nil {
