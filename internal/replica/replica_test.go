@@ -20,13 +20,14 @@ import (
 // client is the HTTP client of the tests: keep-alive, bounded waits.
 var client = &http.Client{Timeout: 10 * time.Second}
 
-// replicas starts n tokend servers on one fresh database of the dialect.
-func replicas(t *testing.T, dialect string, n int) []*tokendtest.Server {
+// replicas starts n tokend servers on one fresh database of the dialect,
+// with the clock now (nil for time.Now).
+func replicas(t *testing.T, dialect string, n int, now func() time.Time) []*tokendtest.Server {
 	t.Helper()
 	url := dbtest.NewURL(t, dialect)
-	servers := []*tokendtest.Server{tokendtest.Start(t, tokendtest.Options{DatabaseURL: url})}
+	servers := []*tokendtest.Server{tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Now: now})}
 	for len(servers) < n {
-		servers = append(servers, tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Replica: true}))
+		servers = append(servers, tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Replica: true, Now: now}))
 	}
 	return servers
 }
@@ -107,7 +108,7 @@ func within(t *testing.T, limit time.Duration, servers []*tokendtest.Server, con
 func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(d, func(t *testing.T) {
-			servers := replicas(t, d, 3)
+			servers := replicas(t, d, 3, nil)
 			a, others := servers[0], servers[1:]
 			caller, _ := a.Mint(a.AdminID, apitoken.ScopeIntrospect)
 			warm := func(token string) {
