@@ -157,7 +157,7 @@ func (s *Service) retirePrevious(ctx context.Context, t *apitoken.Token, at time
 // work again (neither revoked nor expired; disabled ones included) on the
 // caller's behalf, and returns how many it revoked. Doing it again revokes
 // none. A user within the default cap of live tokens is revoked in one
-// transaction; one holding more, in transactions of 5,000 tokens
+// transaction; one holding more, in transactions of 1,000 tokens
 // (store.Tokens.RevokeAll).
 func (s *Service) RevokeAllTokens(ctx context.Context, p *Principal, userID string) (int, error) {
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {

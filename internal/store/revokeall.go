@@ -9,9 +9,17 @@ import (
 )
 
 // revokeAllBatch is the most tokens one transaction of RevokeAll revokes
-// (a variable for the tests): more than a user holds within the default
-// cap of live tokens, so that a user within it is revoked at once.
-var revokeAllBatch = 5000
+// (a variable for the tests): as many as a user holds within the default
+// cap of live tokens, so that a user within it is revoked at once, and
+// few enough that a transaction stays far within its 2 s deadline on a
+// busy SQLite (5,000 did not, on a loaded machine).
+var revokeAllBatch = 1000
+
+// revokeAllWork is how long RevokeAll's batches run back to back on
+// SQLite before it pauses for minSQLitePurgePause, so that the writers
+// waiting for the write lock take it in between: a writer waits for the
+// lock at most about that long.
+const revokeAllWork = 250 * time.Millisecond
 
 // errNoneLeft rolls back a batch of RevokeAll that found nothing to
 // revoke, and with it the change number it took.
@@ -30,12 +38,28 @@ var errNoneLeft = errors.New("store: no token left to revoke")
 // transaction is read again), so that a token revoked meanwhile is
 // neither revoked twice nor counted twice.
 //
+// On SQLite, where a batch holds the database's one write lock, RevokeAll
+// pauses after each revokeAllWork of batches, as Purge does after each
+// batch, so that other writers are not kept from the lock past their
+// deadline.
+//
 // RevokeAll must not run within a transaction of InTx, which would make
 // one transaction of every batch.
 func (ts *Tokens) RevokeAll(ctx context.Context, userID string, now time.Time) ([]string, error) {
 	at := dbTime(now)
 	var ids []string
+	working := time.Now()
 	for {
+		if ts.s.dialect == SQLite && time.Since(working) > revokeAllWork {
+			pause := time.NewTimer(minSQLitePurgePause)
+			select {
+			case <-ctx.Done():
+				pause.Stop()
+				return ids, ts.s.wrap(ctx.Err(), "")
+			case <-pause.C:
+			}
+			working = time.Now()
+		}
 		var after []tokenRow
 		err := ts.s.tx(ctx, func(tx *gorm.DB) error {
 			seq, err := ts.s.nextChange(tx)
