@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -273,4 +274,28 @@ func TestSecretScanningReportsWithoutKeys(t *testing.T) {
 	revokeByValue(h, "garbage", fromAddr("203.0.113.9")).expectStatus(t, http.StatusOK, "")
 	expectRateLimited(t, h.report(body, fromAddr("203.0.113.9")), "30")
 	labels(t, h.report(body, fromAddr("203.0.113.10")), matches)
+}
+
+// TestTokenPatternFindsTokendTokens checks the regular expression the
+// README gives scanners against real tokens in text: the shortest tokend
+// issues and one with every restriction, and nothing else.
+func TestTokenPatternFindsTokendTokens(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, options{env: map[string]string{"TOKEND_ISSUER": "t"}})
+	short, _ := h.mint(h.AdminID, tokenSpec{scope: "users"})
+	long, _ := h.mint(h.AdminID, tokenSpec{scope: "customers accounts applications", sourceIP: "10.0.0.0/8,192.0.2.1",
+		resources: []apitoken.Resource{{Type: "account", IDs: []string{"1", "2", "3"}}}})
+	text := "export TOKEN=" + short + "\n{\"token\":\"" + long + "\"}\nv2.local.abc.eyJraWQiOiJrMi5waWQu\n" +
+		strings.TrimSuffix(short, "fQ") + "\n"
+	found := regexp.MustCompile(secretscan.TokenPattern).FindAllString(text, -1)
+	if strings.Join(found, " ") != short+" "+long {
+		t.Fatalf("the pattern finds %q, want the two tokens", found)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), secretscan.TokenPattern) {
+		t.Fatal("README.md does not give secretscan.TokenPattern")
+	}
 }

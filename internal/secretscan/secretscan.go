@@ -31,6 +31,15 @@ const (
 	SignatureHeader = "Github-Public-Key-Signature"
 )
 
+// TokenPattern is the regular expression that finds tokend tokens in
+// text, for registering with a secret scanner: a v2.public token whose
+// footer is {"kid":"k2.pid.…"}, which base64url-encodes to a constant
+// prefix and a constant length (82 characters, ending in fQ, the encoding
+// of the closing "}"). The body, claims and signature, is at least 200
+// characters. It makes no false positive that matters: a reported token
+// is tokend's only if its signature verifies.
+const TokenPattern = `v2\.public\.[A-Za-z0-9_-]{200,}\.eyJraWQiOiJrMi5waWQu[A-Za-z0-9_-]{60}fQ`
+
 // Limits on a report: its body in bytes, and its entries.
 const (
 	MaxBody    = 1 << 20
