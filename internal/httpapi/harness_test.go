@@ -58,9 +58,17 @@ type options struct {
 
 // forEachDB runs fn against a fresh harness on every database dialect.
 func forEachDB(t *testing.T, fn func(t *testing.T, h *harness)) {
+	forEachDBWith(t, options{}, fn)
+}
+
+// forEachDBWith runs fn against a fresh harness with the options on every
+// database dialect.
+func forEachDBWith(t *testing.T, opt options, fn func(t *testing.T, h *harness)) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(d, func(t *testing.T) {
-			fn(t, newHarness(t, options{dbURL: dbtest.NewURL(t, d)}))
+			opt := opt
+			opt.dbURL = dbtest.NewURL(t, d)
+			fn(t, newHarness(t, opt))
 		})
 	}
 }

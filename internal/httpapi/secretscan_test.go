@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
-	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/secretscan"
 	"github.com/tokend/tokend/pkg/verifier"
 )
@@ -119,92 +118,89 @@ func labels(t *testing.T, r *response, matches []match) []string {
 
 func TestSecretScanningReports(t *testing.T) {
 	t.Parallel()
-	for _, d := range dbtest.Dialects() {
-		t.Run(d, func(t *testing.T) {
-			t.Parallel()
-			github := newScanKey(t, "bcb53661c06b4728e59d897fb6165d5c9cda0fd9cdf9d09ead458168deb7518c")
-			retired := newScanKey(t, "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a")
-			h := newHarness(t, options{dbURL: dbtest.NewURL(t, d), env: map[string]string{
-				"TOKEND_SECRET_SCANNING_KEYS": writeScanKeys(t, github, retired)}})
-			member := h.user(apitoken.RoleMember)
-			live, liveID := h.mint(member, tokenSpec{scope: "customers"})
-			revoked, revokedID := h.mint(member, tokenSpec{scope: "customers"})
-			h.do(req{method: "DELETE", path: tokenPath(member, revokedID), token: h.AdminToken}).expectStatus(t, http.StatusOK, "")
-			revokedAt := getTokenAttrs(t, h, member, revokedID)["revokedAt"]
-			now := h.Clock.Now()
-			expired := h.forge(member, verifier.Claims{IssuedAt: now.Add(-2 * time.Hour), NotBefore: now.Add(-2 * time.Hour),
-				Expiration: now.Add(-time.Hour).Truncate(time.Second)}, nil)
-			purged := signUnstored(t, h, member, verifier.Claims{IssuedAt: now, NotBefore: now, Expiration: now.Add(time.Hour)})
-			_, foreignKey, _ := ed25519.GenerateKey(rand.Reader)
-			foreign := signV2(t, foreignKey, &verifier.Claims{Issuer: "tokend", Subject: member, ID: liveID, Scope: "customers",
-				IssuedAt: now, NotBefore: now, Expiration: now.Add(time.Hour)}, footerKID(t, live))
-			other, otherID := h.mint(member, tokenSpec{scope: "customers"})
+	github := newScanKey(t, "bcb53661c06b4728e59d897fb6165d5c9cda0fd9cdf9d09ead458168deb7518c")
+	retired := newScanKey(t, "90a421169f0a406205f1563a953312f0be898d3c7b6c06b681aa86a874555f4a")
+	keys := map[string]string{"TOKEND_SECRET_SCANNING_KEYS": writeScanKeys(t, github, retired)}
+	forEachDBWith(t, options{env: keys}, func(t *testing.T, h *harness) {
+		t.Parallel()
+		member := h.user(apitoken.RoleMember)
+		live, liveID := h.mint(member, tokenSpec{scope: "customers"})
+		revoked, revokedID := h.mint(member, tokenSpec{scope: "customers"})
+		h.do(req{method: "DELETE", path: tokenPath(member, revokedID), token: h.AdminToken}).expectStatus(t, http.StatusOK, "")
+		revokedAt := getTokenAttrs(t, h, member, revokedID)["revokedAt"]
+		now := h.Clock.Now()
+		expired := h.forge(member, verifier.Claims{IssuedAt: now.Add(-2 * time.Hour), NotBefore: now.Add(-2 * time.Hour),
+			Expiration: now.Add(-time.Hour).Truncate(time.Second)}, nil)
+		purged := signUnstored(t, h, member, verifier.Claims{IssuedAt: now, NotBefore: now, Expiration: now.Add(time.Hour)})
+		_, foreignKey, _ := ed25519.GenerateKey(rand.Reader)
+		foreign := signV2(t, foreignKey, &verifier.Claims{Issuer: "tokend", Subject: member, ID: liveID, Scope: "customers",
+			IssuedAt: now, NotBefore: now, Expiration: now.Add(time.Hour)}, footerKID(t, live))
+		other, otherID := h.mint(member, tokenSpec{scope: "customers"})
 
-			matches := []match{
-				{live, "tokend_api_token", "https://github.com/o/r/blob/c/.env", "content"},
-				{revoked, "tokend_api_token", "https://github.com/o/r/commit/c", "commit"},
-				{expired, "tokend_api_token", "", "commit"},
-				{purged, "tokend_api_token", "", "issue_comment"},
-				{foreign, "tokend_api_token", "", "content"},
-				{"v2.public.eyJraWQiOiJrMi5waWQuAAAA", "tokend_api_token", "", "content"},
-				{live, "tokend_api_token", "https://github.com/o/r/blob/d/other", "content"},
-			}
-			body, _ := json.Marshal(matches)
+		matches := []match{
+			{live, "tokend_api_token", "https://github.com/o/r/blob/c/.env", "content"},
+			{revoked, "tokend_api_token", "https://github.com/o/r/commit/c", "commit"},
+			{expired, "tokend_api_token", "", "commit"},
+			{purged, "tokend_api_token", "", "issue_comment"},
+			{foreign, "tokend_api_token", "", "content"},
+			{"v2.public.eyJraWQiOiJrMi5waWQuAAAA", "tokend_api_token", "", "content"},
+			{live, "tokend_api_token", "https://github.com/o/r/blob/d/other", "content"},
+		}
+		body, _ := json.Marshal(matches)
 
-			// Refused reports change nothing.
-			for _, tc := range []struct {
-				name   string
-				header http.Header
-			}{
-				{"an unsigned report", nil},
-				{"a report signed by a key not listed", newScanKey(t, "f00d").sign(t, body)},
-				{"a report signed by another key under a listed id", scanKey{github.id, retired.priv}.sign(t, body)},
-				{"a report whose signature is of another body", github.sign(t, append([]byte(" "), body...))},
-				{"a report whose signature is not base64", http.Header{secretscan.KeyIDHeader: {github.id}, secretscan.SignatureHeader: {"%%%"}}},
-			} {
-				t.Run(tc.name+" is unauthorized", func(t *testing.T) {
-					h.on(t).report(body, tc.header).expectStatus(t, http.StatusUnauthorized, "unauthorized")
-					if h.authStatus(live) != http.StatusOK {
-						t.Fatal("a refused report revoked a token")
-					}
-				})
-			}
+		// Refused reports change nothing.
+		for _, tc := range []struct {
+			name   string
+			header http.Header
+		}{
+			{"an unsigned report", nil},
+			{"a report signed by a key not listed", newScanKey(t, "f00d").sign(t, body)},
+			{"a report signed by another key under a listed id", scanKey{github.id, retired.priv}.sign(t, body)},
+			{"a report whose signature is of another body", github.sign(t, append([]byte(" "), body...))},
+			{"a report whose signature is not base64", http.Header{secretscan.KeyIDHeader: {github.id}, secretscan.SignatureHeader: {"%%%"}}},
+		} {
+			t.Run(tc.name+" is unauthorized", func(t *testing.T) {
+				h.on(t).report(body, tc.header).expectStatus(t, http.StatusUnauthorized, "unauthorized")
+				if h.authStatus(live) != http.StatusOK {
+					t.Fatal("a refused report revoked a token")
+				}
+			})
+		}
 
-			got := labels(t, h.report(body, github.sign(t, body)), matches)
-			want := []string{"true_positive", "true_positive", "true_positive", "true_positive", "false_positive", "false_positive", "true_positive"}
-			if strings.Join(got, " ") != strings.Join(want, " ") {
-				t.Fatalf("labels %v, want %v", got, want)
-			}
-			if s := h.authStatus(live); s != http.StatusUnauthorized {
-				t.Fatalf("the leaked token answers %d, want 401", s)
-			}
-			a := getTokenAttrs(t, h, member, liveID)
-			if a["status"] != "revoked" || a["leakUrl"] != matches[0].URL || a["leakSource"] != "content" || a["leakedAt"] == nil {
-				t.Fatalf("the leaked token reads %v: want revoked, leaked at the first match's URL", a)
-			}
-			if r := getTokenAttrs(t, h, member, revokedID); r["revokedAt"] != revokedAt || r["leakSource"] != "commit" {
-				t.Fatalf("the revoked token reads %v: want its revocation kept, and marked leaked", r)
-			}
-			if h.authStatus(other) != http.StatusOK {
-				t.Fatal("a token not reported was revoked")
-			}
-			// A later report of a leaked token keeps the first.
-			again := []match{{live, "tokend_api_token", "https://example.com/later", "npm"}}
-			body, _ = json.Marshal(again)
-			if got := labels(t, h.report(body, retired.sign(t, body)), again); got[0] != "true_positive" {
-				t.Fatalf("label %v", got)
-			}
-			if b := getTokenAttrs(t, h, member, liveID); b["leakUrl"] != a["leakUrl"] || b["leakedAt"] != a["leakedAt"] {
-				t.Fatalf("a second report changed the first: %v", b)
-			}
-			// The inventory finds the leaked tokens stored: the live, the
-			// revoked and the expired one.
-			list := h.do(req{method: "GET", path: tokensPath(member) + "?filter[leaked]=true&filter[status]=revoked", token: h.AdminToken})
-			if ids := idsOf(list); len(ids) != 3 || pageOf(t, list).total != 3 || slices.Contains(ids, otherID) {
-				t.Fatalf("leaked tokens listed: %v", ids)
-			}
-		})
-	}
+		got := labels(t, h.report(body, github.sign(t, body)), matches)
+		want := []string{"true_positive", "true_positive", "true_positive", "true_positive", "false_positive", "false_positive", "true_positive"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("labels %v, want %v", got, want)
+		}
+		if s := h.authStatus(live); s != http.StatusUnauthorized {
+			t.Fatalf("the leaked token answers %d, want 401", s)
+		}
+		a := getTokenAttrs(t, h, member, liveID)
+		if a["status"] != "revoked" || a["leakUrl"] != matches[0].URL || a["leakSource"] != "content" || a["leakedAt"] == nil {
+			t.Fatalf("the leaked token reads %v: want revoked, leaked at the first match's URL", a)
+		}
+		if r := getTokenAttrs(t, h, member, revokedID); r["revokedAt"] != revokedAt || r["leakSource"] != "commit" {
+			t.Fatalf("the revoked token reads %v: want its revocation kept, and marked leaked", r)
+		}
+		if h.authStatus(other) != http.StatusOK {
+			t.Fatal("a token not reported was revoked")
+		}
+		// A later report of a leaked token keeps the first.
+		again := []match{{live, "tokend_api_token", "https://example.com/later", "npm"}}
+		body, _ = json.Marshal(again)
+		if got := labels(t, h.report(body, retired.sign(t, body)), again); got[0] != "true_positive" {
+			t.Fatalf("label %v", got)
+		}
+		if b := getTokenAttrs(t, h, member, liveID); b["leakUrl"] != a["leakUrl"] || b["leakedAt"] != a["leakedAt"] {
+			t.Fatalf("a second report changed the first: %v", b)
+		}
+		// The inventory finds the leaked tokens stored: the live, the
+		// revoked and the expired one.
+		list := h.do(req{method: "GET", path: tokensPath(member) + "?filter[leaked]=true&filter[status]=revoked", token: h.AdminToken})
+		if ids := idsOf(list); len(ids) != 3 || pageOf(t, list).total != 3 || slices.Contains(ids, otherID) {
+			t.Fatalf("leaked tokens listed: %v", ids)
+		}
+	})
 }
 
 // TestSecretScanningReportsRefuseBadBodies checks that a report that is not

@@ -30,19 +30,8 @@ func TestRotationReachesEveryReplica(t *testing.T) {
 			a, b := servers[0], servers[1]
 			member := a.User(apitoken.RoleMember)
 			caller, _ := a.Mint(a.AdminID, apitoken.ScopeIntrospect)
-			warm := func(token string) {
-				t.Helper()
-				for _, s := range servers {
-					for range 10 {
-						if status := auth(t, s, token); status != http.StatusOK {
-							t.Fatalf("%s answers a token that works with %d", s.URL, status)
-						}
-					}
-				}
-			}
-			refused := func(token string) func(*tokendtest.Server) bool {
-				return func(s *tokendtest.Server) bool { return auth(t, s, token) == http.StatusUnauthorized }
-			}
+			warm := func(token string) { t.Helper(); warmUp(t, servers, token, 10) }
+			refused := func(token string) func(*tokendtest.Server) bool { return refusedBy(t, token) }
 			grace := func(d time.Duration) string {
 				return clk.Now().Add(d).UTC().Truncate(time.Second).Format(time.RFC3339)
 			}

@@ -209,16 +209,14 @@ func (s *Server) Rotate(userID, tokenID string, attrs map[string]any) string {
 	}
 	defer resp.Body.Close()
 	var doc struct {
-		Data struct {
-			Attributes struct {
-				Token string `json:"token"`
-			} `json:"attributes"`
-		} `json:"data"`
+		Data struct{ Attributes map[string]any }
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != http.StatusCreated || doc.Data.Attributes.Token == "" {
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	token, _ := doc.Data.Attributes["token"].(string)
+	if err != nil || resp.StatusCode != http.StatusCreated || token == "" {
 		s.tb.Fatalf("tokendtest: rotate: %s, %v", resp.Status, err)
 	}
-	return doc.Data.Attributes.Token
+	return token
 }
 
 // Scopes joins scopes for Mint.
