@@ -126,12 +126,25 @@ func (s *Service) rotate(ctx context.Context, user apitoken.User, tokenID string
 func (s *Service) retirePrevious(ctx context.Context, t *apitoken.Token, at time.Time) error {
 	_, err, _ := s.retiring.Do(t.ID, func() (any, error) {
 		err := s.tx.InTx(ctx, func(ctx context.Context) error {
+			// Both rows are locked first, in id order, as every writer of
+			// several tokens locks them (a flush of uses), so that none
+			// deadlocks with this; a function that changes nothing writes
+			// nothing.
 			pending := false
-			_, err := s.updateToken(ctx, t.UserID, t.ID, func(n *apitoken.Token) error {
-				pending, n.RetirePrevious = n.RetirePrevious, false
+			_, err := s.tokens.UpdateEach(ctx, []string{t.ID, t.RotatedFrom}, func(tok *apitoken.Token) error {
+				if tok.ID == t.ID {
+					pending = tok.RetirePrevious
+				}
 				return nil
 			})
 			if err != nil || !pending {
+				return err
+			}
+			_, err = s.updateToken(ctx, t.UserID, t.ID, func(n *apitoken.Token) error {
+				n.RetirePrevious = false
+				return nil
+			})
+			if err != nil {
 				return err
 			}
 			_, err = s.updateToken(ctx, t.UserID, t.RotatedFrom, func(o *apitoken.Token) error {

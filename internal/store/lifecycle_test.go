@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/store"
 )
 
@@ -333,4 +334,54 @@ func listAll(t *testing.T, st *store.Store, f apitoken.TokenFilter) listed {
 		pos := apitoken.PositionOf(&page.Tokens[len(page.Tokens)-1])
 		f.After = &pos
 	}
+}
+
+// TestTokensRevokeAllBesideFlushesOfUsesNeverDeadlocks revokes a user's
+// tokens on PostgreSQL while another replica flushes uses of all of them,
+// back to back: rows locked in different orders would deadlock. (An
+// SQLite transaction holds the database's write lock alone: nothing there
+// can deadlock, and back-to-back flushes would only keep the revocation
+// from the lock.)
+func TestTokensRevokeAllBesideFlushesOfUsesNeverDeadlocks(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		if dialect != store.Postgres {
+			t.Skip("only PostgreSQL locks rows")
+		}
+		url := dbtest.NewURL(t, dialect)
+		a, b := dbtest.MustOpenURL(t, url), dbtest.MustOpenURL(t, url)
+		user := MustCreateUser(t, a, newUser(base))
+		key := MustCreateKey(t, a, base)
+		toks := make([]apitoken.Token, 2500)
+		for i := range toks {
+			toks[i] = newToken(user.ID, key.ID, base)
+			// Expirations against the id order, so that the index of live
+			// tokens meets the rows in another order than their ids.
+			toks[i].Expiration = base.Add(time.Duration(len(toks)-i) * time.Hour)
+			toks[i].ClaimExpiration = toks[i].Expiration
+		}
+		if err := a.Tokens.BulkCreate(context.Background(), toks); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			for i := range 10 {
+				uses := map[string]apitoken.Use{}
+				for _, tok := range toks {
+					uses[tok.ID] = apitoken.Use{At: base.Add(time.Duration(i) * time.Second), IP: netip.MustParseAddr("192.0.2.1")}
+				}
+				if err := b.Tokens.RecordUses(context.Background(), usages(uses)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		ids, err := a.Tokens.RevokeAll(context.Background(), user.ID, base)
+		if err != nil || len(ids) != len(toks) {
+			t.Fatalf("RevokeAll = %d, %v; want %d", len(ids), err, len(toks))
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("RecordUses: %v", err)
+		}
+	})
 }

@@ -15,6 +15,24 @@ import (
 // busy SQLite (5,000 did not, on a loaded machine).
 var revokeAllBatch = 1000
 
+// revokeBatchSQL returns the statement of one batch of RevokeAll and its
+// arguments: it picks the batch from the index of the user's tokens not
+// revoked; on PostgreSQL it then locks the batch's rows in id order, as
+// RecordUses and UpdateEach lock rows, so that a flush of uses running at
+// once never deadlocks with it (an SQLite transaction holds the write lock
+// alone).
+func (ts *Tokens) revokeBatchSQL(userID string, at time.Time, seq int64) (string, []any) {
+	batch := "SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration > ? LIMIT ?"
+	args := []any{at, at, seq, userID, at, revokeAllBatch}
+	if ts.s.dialect == Postgres {
+		batch = "SELECT id FROM api_tokens WHERE id IN (" + batch + ") AND revoked_at IS NULL AND expiration > ? ORDER BY id FOR UPDATE"
+		args = append(args, at)
+	}
+	return `UPDATE api_tokens SET revoked_at = ?, updated_at = ?, change_seq = ?
+		WHERE id IN (` + batch + `) AND revoked_at IS NULL AND expiration > ?
+		RETURNING id, user_id, enabled, expiration, revoked_at`, append(args, at)
+}
+
 // revokeAllWork is how long RevokeAll's batches run back to back on
 // SQLite before it pauses for minSQLitePurgePause, so that the writers
 // waiting for the write lock take it in between: a writer waits for the
@@ -66,10 +84,8 @@ func (ts *Tokens) RevokeAll(ctx context.Context, userID string, now time.Time) (
 			if err != nil {
 				return err
 			}
-			err = tx.Raw(`UPDATE api_tokens SET revoked_at = ?, updated_at = ?, change_seq = ?
-				WHERE id IN (SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration > ? LIMIT ?)
-				AND revoked_at IS NULL AND expiration > ?
-				RETURNING id, user_id, enabled, expiration, revoked_at`, at, at, seq, userID, at, revokeAllBatch, at).Scan(&after).Error
+			q, args := ts.revokeBatchSQL(userID, at, seq)
+			err = tx.Raw(q, args...).Scan(&after).Error
 			if err != nil {
 				return err
 			}
