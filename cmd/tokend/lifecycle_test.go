@@ -4,11 +4,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend/internal/dbtest"
+	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/internal/tokendtest"
 	"github.com/tokend/tokend/pkg/errcode"
 )
@@ -139,4 +142,22 @@ func jti(t *testing.T, token string) string {
 		t.Fatalf("token claims: %v", err)
 	}
 	return claims.Jti
+}
+
+// TestServeRefusesSecretScanningKeysItCannotRead checks that a key file
+// that is missing or not GitHub's format stops serve before it listens,
+// saying which setting is at fault: a server that would accept reports
+// unsigned while the operator meant them signed must not start.
+func TestServeRefusesSecretScanningKeysItCannotRead(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "keys.json")
+	if err := os.WriteFile(bad, []byte(`{"public_keys":[{"key_identifier":"k","key":"not a key"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{bad, filepath.Join(t.TempDir(), "missing.json")} {
+		env := newEnv(t, store.SQLite).with("TOKEND_SECRET_SCANNING_KEYS", path, "TOKEND_LISTEN", "127.0.0.1:0")
+		_, errOut, err := cli(t, env, "serve")
+		if err == nil || !strings.Contains(errOut+err.Error(), "TOKEND_SECRET_SCANNING_KEYS") {
+			t.Errorf("serve with TOKEND_SECRET_SCANNING_KEYS=%s: %v\n%s", path, err, errOut)
+		}
+	}
 }
