@@ -17,9 +17,9 @@ const MaxUserAgentLength = 256
 // Client is a token's latest use from one address: when, and with which
 // user agent.
 type Client struct {
-	IP        string    `json:"ip"`
-	UserAgent string    `json:"userAgent,omitempty"`
-	At        time.Time `json:"at"`
+	IP        string
+	UserAgent string
+	At        time.Time
 }
 
 // Usage is what a replica gathered of a token's uses since it last wrote

@@ -77,38 +77,15 @@ func newTokenRow(t *apitoken.Token) (tokenRow, error) {
 	if r.ClaimExpiration.IsZero() {
 		r.ClaimExpiration = r.Expiration
 	}
-	var err error
-	if r.Resources, err = jsonColumn(t.Resources); err != nil {
-		return r, err
+	r.RecentClients = encodeClients(t.RecentClients)
+	if len(t.Resources) > 0 {
+		b, err := json.Marshal(t.Resources)
+		if err != nil {
+			return r, err
+		}
+		r.Resources = strPtr(string(b))
 	}
-	r.RecentClients, err = jsonColumn(recentClients(t.RecentClients))
-	return r, err
-}
-
-// jsonColumn returns a list as the JSON a text column holds, or nil for
-// an empty list.
-func jsonColumn[T any](list []T) (*string, error) {
-	if len(list) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(list)
-	if err != nil {
-		return nil, err
-	}
-	return strPtr(string(b)), nil
-}
-
-// recentClients returns clients with their times as dbTime stores them.
-func recentClients(cs []apitoken.Client) []apitoken.Client {
-	if len(cs) == 0 {
-		return nil
-	}
-	out := make([]apitoken.Client, len(cs))
-	for i, c := range cs {
-		c.At = dbTime(c.At)
-		out[i] = c
-	}
-	return out
+	return r, nil
 }
 
 // normalized returns the row with its times as dbTime stores them, for
@@ -152,12 +129,7 @@ func (r *tokenRow) token() (apitoken.Token, error) {
 		}
 	}
 	if r.RecentClients != nil {
-		if err := json.Unmarshal([]byte(*r.RecentClients), &t.RecentClients); err != nil {
-			return t, err
-		}
-		for i := range t.RecentClients {
-			t.RecentClients[i].At = t.RecentClients[i].At.UTC()
-		}
+		t.RecentClients = decodeClients(*r.RecentClients)
 	}
 	return t, nil
 }

@@ -14,9 +14,10 @@ ALTER TABLE api_tokens ADD COLUMN leaked_at timestamptz;
 ALTER TABLE api_tokens ADD COLUMN leak_url text;
 ALTER TABLE api_tokens ADD COLUMN leak_source text;
 
--- The latest use from each of the token's last five client addresses, as
--- JSON: [{"ip","userAgent","at"}], newest first. Written with last_used_at,
--- in the batched flush of uses.
+-- The latest use from each of the token's last five client addresses,
+-- newest first: a line each, of the time in Unix milliseconds, the address
+-- and the user agent, separated by tabs (store/uses.go). Written with
+-- last_used_at, in the batched flush of uses.
 ALTER TABLE api_tokens ADD COLUMN recent_clients text;
 
 -- Leaked tokens are few: filter[leaked]=true and its count read them from

@@ -1,6 +1,7 @@
 -- The SQLite twin of postgres/0008_token_lifecycle.sql: rotation links and
 -- the pending first-use retirement, leak reports, and the recent clients
--- (JSON), with the partial indexes of leaked tokens.
+-- (lines of time, address and user agent), with the partial indexes of
+-- leaked tokens.
 ALTER TABLE api_tokens ADD COLUMN rotated_from TEXT;
 ALTER TABLE api_tokens ADD COLUMN rotated_to TEXT;
 ALTER TABLE api_tokens ADD COLUMN retire_previous_on_use BOOLEAN NOT NULL DEFAULT false;
