@@ -170,8 +170,8 @@ func (s *Service) retirePrevious(ctx context.Context, t *apitoken.Token, at time
 // work again (neither revoked nor expired; disabled ones included) on the
 // caller's behalf, and returns how many it revoked. Doing it again revokes
 // none. A user within the default cap of live tokens is revoked in one
-// transaction; one holding more, in transactions of 1,000 tokens
-// (store.Tokens.RevokeAll).
+// transaction; one holding more, in transactions of 1,000 tokens on
+// SQLite and 5,000 on PostgreSQL (store.Tokens.RevokeAll).
 func (s *Service) RevokeAllTokens(ctx context.Context, p *Principal, userID string) (int, error) {
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
 		return 0, err

@@ -52,6 +52,10 @@ func OnPurgeBatch(s *Store, fn func(n int64)) { s.Tokens.afterPurgeBatch = fn }
 func PurgeSQL(s *Store) string { return s.Tokens.purgeSQL() }
 
 // SetRevokeAllBatch sets how many tokens one transaction of RevokeAll
-// revokes, for tests of several batches that stay small, and returns the
-// old value.
-func SetRevokeAllBatch(n int) int { old := revokeAllBatch; revokeAllBatch = n; return old }
+// revokes on every database, for tests of several batches that stay
+// small, and returns a function that restores the sizes.
+func SetRevokeAllBatch(n int) (restore func()) {
+	old := revokeAllBatch
+	revokeAllBatch = map[string]int{SQLite: n, Postgres: n}
+	return func() { revokeAllBatch = old }
+}

@@ -99,8 +99,7 @@ func TestTokensRecordUsesKeepsTheLatestUseFromEachOfTheLastFiveAddresses(t *test
 }
 
 func TestTokensRevokeAllRevokesTheUsersLiveTokensInBatches(t *testing.T) {
-	old := store.SetRevokeAllBatch(3)
-	t.Cleanup(func() { store.SetRevokeAllBatch(old) })
+	t.Cleanup(store.SetRevokeAllBatch(3))
 	eachDialect(t, func(t *testing.T, dialect string) {
 		f := newFixture(t, dialect)
 		ctx := context.Background()
