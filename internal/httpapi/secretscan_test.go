@@ -43,21 +43,14 @@ func newScanKey(t testing.TB, id string) scanKey {
 // /meta/public_keys/secret_scanning answers, and returns the file's path.
 func writeScanKeys(t testing.TB, keys ...scanKey) string {
 	t.Helper()
-	type entry struct {
-		KeyIdentifier string `json:"key_identifier"`
-		Key           string `json:"key"`
-		IsCurrent     bool   `json:"is_current"`
-	}
-	var list struct {
-		PublicKeys []entry `json:"public_keys"`
-	}
+	var list secretscan.KeyList
 	for i, k := range keys {
 		der, err := x509.MarshalPKIXPublicKey(&k.priv.PublicKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-		list.PublicKeys = append(list.PublicKeys, entry{KeyIdentifier: k.id, Key: pemKey, IsCurrent: i == 0})
+		list.PublicKeys = append(list.PublicKeys, secretscan.PublicKey{KeyIdentifier: k.id, Key: pemKey, IsCurrent: i == 0})
 	}
 	b, err := json.Marshal(list)
 	if err != nil {

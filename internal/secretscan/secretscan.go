@@ -58,13 +58,18 @@ type Keys struct {
 	keys map[string]*ecdsa.PublicKey
 }
 
-// keyList is the document GitHub's key endpoint answers with.
-type keyList struct {
-	PublicKeys []struct {
-		KeyIdentifier string `json:"key_identifier"`
-		Key           string `json:"key"`
-		IsCurrent     bool   `json:"is_current"`
-	} `json:"public_keys"`
+// KeyList is the document GitHub's key endpoint answers with, which
+// TOKEND_SECRET_SCANNING_KEYS holds.
+type KeyList struct {
+	PublicKeys []PublicKey `json:"public_keys"`
+}
+
+// PublicKey is one key of a KeyList: its id, the PEM "PUBLIC KEY" block of
+// an ECDSA P-256 key, and whether GitHub signs with it now.
+type PublicKey struct {
+	KeyIdentifier string `json:"key_identifier"`
+	Key           string `json:"key"`
+	IsCurrent     bool   `json:"is_current"`
 }
 
 // ParseKeys reads a key list: {"public_keys":[{"key_identifier","key",
@@ -73,7 +78,7 @@ type keyList struct {
 // key it names, and lists the keys it may still name. A list without keys
 // is an error, since it would refuse every report.
 func ParseKeys(data []byte) (*Keys, error) {
-	var list keyList
+	var list KeyList
 	if err := json.Unmarshal(data, &list); err != nil {
 		return nil, fmt.Errorf("secretscan: the key list is not JSON of the form {\"public_keys\":[…]}: %w", err)
 	}

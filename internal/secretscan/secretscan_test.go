@@ -32,16 +32,9 @@ func publicPEM(t *testing.T, pub any) string {
 // keyList returns a key list document with the keys, by id.
 func keyList(t *testing.T, keys map[string]string) []byte {
 	t.Helper()
-	type entry struct {
-		KeyIdentifier string `json:"key_identifier"`
-		Key           string `json:"key"`
-		IsCurrent     bool   `json:"is_current"`
-	}
-	var doc struct {
-		PublicKeys []entry `json:"public_keys"`
-	}
+	var doc secretscan.KeyList
 	for id, k := range keys {
-		doc.PublicKeys = append(doc.PublicKeys, entry{id, k, false})
+		doc.PublicKeys = append(doc.PublicKeys, secretscan.PublicKey{KeyIdentifier: id, Key: k})
 	}
 	b, _ := json.Marshal(doc)
 	return b
