@@ -35,8 +35,8 @@ type tokenRow struct {
 	// its latest change (see changes.go).
 	ClaimExpiration time.Time `gorm:"column:claim_expiration"`
 	ChangeSeq       int64     `gorm:"column:change_seq"`
-	// The rotation links, the leak report and the recent clients (JSON)
-	// of migration 0008.
+	// The rotation links, the leak report and the recent clients (lines:
+	// see encodeClients) of migration 0008.
 	RotatedFrom    *string    `gorm:"column:rotated_from"`
 	RotatedTo      *string    `gorm:"column:rotated_to"`
 	RetirePrevious bool       `gorm:"column:retire_previous_on_use"`
