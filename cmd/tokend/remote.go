@@ -20,6 +20,7 @@ var remoteCommands = map[string]func(e env, r *remoteRun) error{
 	"tokens get":    tokensGetRemote,
 	"tokens revoke": tokensRevokeRemote,
 	"tokens create": tokensCreateRemote,
+	"tokens rotate": tokensRotateRemote,
 	"users list":    usersListRemote,
 	"users create":  usersCreateRemote,
 	"users get":     usersGetRemote,
@@ -69,7 +70,8 @@ func (e env) runRemote(name string, args []string, fn func(env, *remoteRun) erro
 }
 
 // parse parses the flags defined so far, before and after the operands,
-// and checks the operands.
+// and checks the operands: as many as operands, or, when negative, any
+// number, which the command checks.
 func (r *remoteRun) parse(e env, operands int) error {
 	var got []string
 	for args := r.args; ; {
@@ -91,7 +93,7 @@ func (r *remoteRun) parse(e env, operands int) error {
 	if r.output != "table" && r.output != "json" {
 		return usageError{fmt.Sprintf("--output must be table or json, not %q", r.output)}
 	}
-	if len(got) != operands {
+	if operands >= 0 && len(got) != operands {
 		return usageError{fmt.Sprintf("%s takes %d argument(s), not %d", r.name, operands, len(got))}
 	}
 	token := e.getenv("TOKEND_TOKEN")
@@ -168,20 +170,31 @@ func tokensListRemote(e env, r *remoteRun) error {
 	return printTokens(e, r, toks, toks)
 }
 
-// oneTokenRemote runs a command on one token: --user and the token's id.
+// oneTokenRemote runs a command on one token, given by --user and its id,
+// and prints the token it answers with.
 func oneTokenRemote(e env, r *remoteRun, call func(user, id string) (client.Token, error)) error {
-	user := r.fs.String("user", "", "id of the token's user (required)")
-	if err := r.parse(e, 1); err != nil {
+	user, id, err := tokenOperand(e, r)
+	if err != nil {
 		return err
 	}
-	if *user == "" {
-		return usageError{"--user is required"}
-	}
-	t, err := call(*user, r.args[0])
+	t, err := call(user, id)
 	if err != nil {
 		return err
 	}
 	return printTokens(e, r, t, []client.Token{t})
+}
+
+// tokenOperand parses the flags of a command on one token, --user among
+// them, and returns the user's id and the token's.
+func tokenOperand(e env, r *remoteRun) (user, id string, err error) {
+	u := r.fs.String("user", "", "id of the token's user (required)")
+	if err := r.parse(e, 1); err != nil {
+		return "", "", err
+	}
+	if *u == "" {
+		return "", "", usageError{"--user is required"}
+	}
+	return *u, r.args[0], nil
 }
 
 func tokensGetRemote(e env, r *remoteRun) error {
@@ -189,7 +202,45 @@ func tokensGetRemote(e env, r *remoteRun) error {
 }
 
 func tokensRevokeRemote(e env, r *remoteRun) error {
-	return oneTokenRemote(e, r, func(user, id string) (client.Token, error) { return r.c.RevokeToken(e.ctx, user, id) })
+	user := r.fs.String("user", "", "id of the token's user (required)")
+	all := r.fs.Bool("all", false, "revoke every token of the user that works or could again, instead of one")
+	if err := r.parse(e, -1); err != nil {
+		return err
+	}
+	if err := revokeOperands(*user, *all, r.args); err != nil {
+		return err
+	}
+	if !*all {
+		t, err := r.c.RevokeToken(e.ctx, *user, r.args[0])
+		if err != nil {
+			return err
+		}
+		return printTokens(e, r, t, []client.Token{t})
+	}
+	n, err := r.c.RevokeAllTokens(e.ctx, *user)
+	if err != nil {
+		return err
+	}
+	return r.printCreated(e, map[string]int{"revoked": n}, strconv.Itoa(n))
+}
+
+func tokensRotateRemote(e env, r *remoteRun) error {
+	var rot rotationFlags
+	rot.define(r.fs)
+	user, id, err := tokenOperand(e, r)
+	if err != nil {
+		return err
+	}
+	exp, prev, err := rot.times()
+	if err != nil {
+		return err
+	}
+	t, err := r.c.RotateToken(e.ctx, user, id, client.TokenRotation{
+		Expiration: exp, PreviousExpiration: prev, RetirePreviousOnFirstUse: rot.retireOnFirstUse})
+	if err != nil {
+		return err
+	}
+	return r.printCreated(e, t, t.Token)
 }
 
 func tokensCreateRemote(e env, r *remoteRun) error {

@@ -40,6 +40,10 @@ Commands:
   users disable ID | enable ID
   tokens create --user ID --scope "…" --description D [--expires 720h] [--source-ip …]
                              create a token and print it
+  tokens rotate --user ID [--expires 720h] [--previous-expires 1h] [--retire-on-first-use] TOKENID
+                             replace a token with a new one and print it
+  tokens revoke --user ID TOKENID | --user ID --all
+                             revoke a token (print its id) or all of a user's (print how many)
   keys list                  list signing keys
   keys rotate                make a new signing key active
   keys retire KID            stop a retiring key from verifying anything
@@ -48,8 +52,9 @@ Commands:
 
 Over a running tokend's API, with --server URL (or TOKEND_SERVER) and the
 token in TOKEND_TOKEN, no database needed; --output table|json:
-  tokens list --user ID [--status S,S] | get --user ID TOKENID | revoke --user ID TOKENID
+  tokens list --user ID [--status S,S] | get --user ID TOKENID | revoke --user ID TOKENID|--all
   tokens create --user ID --scope "…" --description D [--expires 720h]
+  tokens rotate --user ID [--expires 720h] [--previous-expires 1h] [--retire-on-first-use] TOKENID
   users create --email E [--role R] [--service] [--scopes "…"] | list | get ID
   users update ID [--role R] [--scopes "…"] [--service B] [--disabled B]
   users disable ID | enable ID
@@ -122,6 +127,10 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return e.usersSetDisabled(rest[1:], sub == "disable")
 	case cmd == "tokens" && sub == "create":
 		return e.tokensCreate(rest[1:])
+	case cmd == "tokens" && sub == "rotate":
+		return e.tokensRotate(rest[1:])
+	case cmd == "tokens" && sub == "revoke":
+		return e.tokensRevoke(rest[1:])
 	case cmd == "keys" && sub == "list":
 		return e.keysList(rest[1:])
 	case cmd == "keys" && sub == "rotate":
@@ -321,8 +330,9 @@ func (e env) migrate(args []string) error {
 }
 
 // withApp runs a command that changes the database: it parses the flags
-// (define adds the command's own), requires operands operands, assembles
-// tokend and calls fn with the configuration, tokend and the operands.
+// (define adds the command's own), requires operands operands (any number
+// when negative), assembles tokend and calls fn with the configuration,
+// tokend and the operands.
 func (e env) withApp(name string, args []string, operands int, define func(*flag.FlagSet),
 	fn func(cfg *config.Config, a *app.App, rest []string) error) error {
 	cfg, rest, err := e.parseOperands(name, args, operands, define)
@@ -366,13 +376,13 @@ func (e env) withStore(name string, args []string, fn func(st *store.Store) erro
 }
 
 // parseOperands parses a command's flags and checks it got operands
-// arguments.
+// arguments; a negative operands leaves them to the command to check.
 func (e env) parseOperands(name string, args []string, operands int, define func(*flag.FlagSet)) (*config.Config, []string, error) {
 	cfg, rest, err := e.parse(name, args, define)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(rest) != operands {
+	if operands >= 0 && len(rest) != operands {
 		if operands == 0 {
 			return nil, nil, usageError{name + " takes no arguments"}
 		}

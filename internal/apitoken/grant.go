@@ -39,8 +39,8 @@ func CheckGrant(g Grantor, target *User, c *Catalog, spec TokenSpec) error {
 			forbid("scope", "A token cannot grant scopes it does not hold: %s.", QuoteList(extra))
 		}
 	}
-	if g.binds(target) && spec.Expiration.After(g.Expiration) {
-		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.", FormatTime(g.Expiration))
+	if limit := g.Limit(target); !limit.IsZero() && spec.Expiration.After(limit) {
+		forbid("expiration", "A token cannot create one that outlives it; this token expires at %s.", FormatTime(limit))
 	}
 	if !sourceIPWithin(spec.SourceIP, g.SourceIP) {
 		forbid("sourceIp", "A token restricted to %s can only create tokens restricted within it.", g.SourceIP)
@@ -84,4 +84,15 @@ func (g Grantor) GrantFor(target *User, c *Catalog, latest time.Time) Grant {
 	// Expirations are kept to the second, rounded down.
 	grant.MaxExpiration = grant.MaxExpiration.Truncate(time.Second)
 	return grant
+}
+
+// Limit returns the latest expiration the grantor may give a token of the
+// target, or the zero time when only the maximum lifetime bounds it:
+// minting for its own user, or for an admin, a token grants no time beyond
+// its own expiration (see CheckGrant).
+func (g Grantor) Limit(target *User) time.Time {
+	if g.binds(target) {
+		return g.Expiration
+	}
+	return time.Time{}
 }

@@ -190,3 +190,7 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// ValidScopeName reports whether s is shaped like a scope name, whether or
+// not the catalog lists it.
+func ValidScopeName(s string) bool { return scopeName.MatchString(s) }

@@ -27,9 +27,21 @@ type Token struct {
 	Resources []Resource
 	Enabled   bool
 	RevokedAt *time.Time
-	// LastUsedAt and LastUsedIP record the token's latest successful use.
-	LastUsedAt *time.Time
-	LastUsedIP string
+	// LastUsedAt and LastUsedIP record the token's latest successful use;
+	// RecentClients the latest use from each of the last few addresses.
+	LastUsedAt    *time.Time
+	LastUsedIP    string
+	RecentClients []Client
+	// RotatedFrom is the id of the token this one replaced, RotatedTo of
+	// the token that replaced this one. RetirePrevious, on a token that
+	// replaced another, says that its first successful use still has to
+	// retire that one; it is cleared once it did.
+	RotatedFrom, RotatedTo string
+	RetirePrevious         bool
+	// LeakedAt is when the token was reported leaked, LeakURL and
+	// LeakSource where (see Leak).
+	LeakedAt            *time.Time
+	LeakURL, LeakSource string
 	// KeyID is the PASERK id of the key that signed the token.
 	KeyID string
 	// Hash is the SHA-256 digest of the token string.
@@ -92,13 +104,8 @@ func (r TokenRequest) Validate(p Policy) (TokenSpec, error) {
 
 	if r.Expiration == nil {
 		errs = append(errs, FieldErrorf("expiration", "expiration is required"))
-	} else if exp, err := parseTime("expiration", *r.Expiration); err != nil {
+	} else if exp, err := checkExpiration(*r.Expiration, p); err != nil {
 		errs = append(errs, err)
-	} else if !exp.After(p.Now) {
-		errs = append(errs, FieldErrorf("expiration", "expiration must be in the future"))
-	} else if latest := p.Now.Add(p.MaxLifetime); exp.After(latest) {
-		errs = append(errs, FieldErrorf("expiration", "expiration must be at most %s ahead (no later than %s)",
-			FormatDuration(p.MaxLifetime), FormatTime(latest)))
 	} else {
 		spec.Expiration = exp
 	}
@@ -174,6 +181,22 @@ func (ch TokenChange) Apply(t *Token) {
 	if ch.Expiration != nil {
 		t.Expiration = *ch.Expiration
 	}
+}
+
+// checkExpiration parses a new token's expiration and checks that it is
+// in the future and at most the maximum lifetime ahead.
+func checkExpiration(s string, p Policy) (time.Time, *Error) {
+	exp, err := parseTime("expiration", s)
+	switch {
+	case err != nil:
+		return exp, err
+	case !exp.After(p.Now):
+		return exp, FieldErrorf("expiration", "expiration must be in the future")
+	case exp.After(p.Now.Add(p.MaxLifetime)):
+		return exp, FieldErrorf("expiration", "expiration must be at most %s ahead (no later than %s)",
+			FormatDuration(p.MaxLifetime), FormatTime(p.Now.Add(p.MaxLifetime)))
+	}
+	return exp, nil
 }
 
 func checkDescription(d string) *Error {
@@ -266,6 +289,25 @@ type TokenFilter struct {
 	// one of the three is set.
 	Offset        int
 	After, Before *ListPosition
+	// The inventory filters; nil or "" selects every token.
+	Inventory
+}
+
+// Inventory narrows a list to the tokens an inventory looks for.
+type Inventory struct {
+	// ExpiresBefore selects the tokens whose expiration is before it.
+	ExpiresBefore *time.Time
+	// LastUsedBefore selects the tokens last used before it, or never.
+	LastUsedBefore *time.Time
+	// Leaked selects the tokens reported leaked (true) or not (false).
+	Leaked *bool
+	// Scope selects the tokens holding the scope.
+	Scope string
+}
+
+// Any reports whether any inventory filter is set.
+func (i Inventory) Any() bool {
+	return i.ExpiresBefore != nil || i.LastUsedBefore != nil || i.Leaked != nil || i.Scope != ""
 }
 
 // ListPosition is a token's place in a list ordered by creation: its
@@ -289,9 +331,10 @@ type TokenPage struct {
 	More bool
 }
 
-// Use is a successful use of a token: when, and from which address (the
-// zero Addr if unknown).
+// Use is a successful use of a token: when, from which address (the zero
+// Addr if unknown) and with which user agent ("" if unknown).
 type Use struct {
-	At time.Time
-	IP netip.Addr
+	At        time.Time
+	IP        netip.Addr
+	UserAgent string
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/internal/replica"
+	"github.com/tokend/tokend/internal/secretscan"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/pkg/clientip"
@@ -62,6 +63,12 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	var scanKeys *secretscan.Keys
+	if cfg.SecretScanningKeys != "" {
+		if scanKeys, err = secretscan.LoadKeys(cfg.SecretScanningKeys); err != nil {
+			return nil, fmt.Errorf("TOKEND_SECRET_SCANNING_KEYS: %w", err)
+		}
+	}
 	sealer, err := keys.NewSealer(opt.Secret)
 	if err != nil {
 		return nil, err
@@ -105,6 +112,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		TokenCreates:   cfg.TokenCreates,
 		Revocations:    cfg.Revocations,
 		CORSOrigins:    cfg.CORSOrigins,
+
+		SecretScanningKeys: scanKeys,
 	}, svc)
 	ok = true
 	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, cfg: cfg, log: log}, nil

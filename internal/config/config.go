@@ -79,6 +79,11 @@ type Config struct {
 	TokenRetention time.Duration
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins []string
+	// SecretScanningKeys, when set, is a file of the keys GitHub signs
+	// secret scanning reports with, in the format of its
+	// /meta/public_keys/secret_scanning answer; reports must then be
+	// signed by one of them.
+	SecretScanningKeys string
 	// BootstrapTokenFile is where serve writes the bootstrap admin token
 	// when its standard output is not a terminal; empty means the file
 	// bootstrap-token in DataDir.
@@ -137,6 +142,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	fs.StringVar(&c.LogFormat, "log-format", env("TOKEND_LOG_FORMAT", "json"), "json or text (TOKEND_LOG_FORMAT)")
 	fs.StringVar(&c.BootstrapTokenFile, "bootstrap-token-file", env("TOKEND_BOOTSTRAP_TOKEN_FILE", ""),
 		"where the first start writes the bootstrap admin token when stdout is not a terminal; default: bootstrap-token in the data dir (TOKEND_BOOTSTRAP_TOKEN_FILE)")
+	fs.StringVar(&c.SecretScanningKeys, "secret-scanning-keys", env("TOKEND_SECRET_SCANNING_KEYS", ""),
+		"file of the keys GitHub signs secret scanning reports with (its /meta/public_keys/secret_scanning answer); unset accepts unsigned reports (TOKEND_SECRET_SCANNING_KEYS)")
 	fs.StringVar(&c.PprofListen, "pprof-listen", env("TOKEND_PPROF_LISTEN", ""),
 		"address of a listener serving Go's profiles, such as 127.0.0.1:6060; keep it private (TOKEND_PPROF_LISTEN)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time allowed for a graceful shutdown")

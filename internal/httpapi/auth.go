@@ -22,9 +22,18 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		err = next(c)
 		if code := apitoken.ErrorCode(err); code != apitoken.Unauthorized && code != apitoken.Forbidden {
-			s.svc.RecordUse(p)
+			s.recordUse(c, p)
 		}
 		return err
+	}
+}
+
+// recordUse records a use of the principal's token (service.RecordUse).
+// A rotated token's retirement that failed is logged, not the request's
+// failure: the token worked, and its next use retires the old one.
+func (s *Server) recordUse(c echo.Context, p *service.Principal) {
+	if err := s.svc.RecordUse(ctx(c), p); err != nil {
+		s.log.WarnContext(ctx(c), "retire the token a rotation replaced", "request_id", requestID(c), "token_id", p.Token.ID, "err", err)
 	}
 }
 
@@ -48,6 +57,7 @@ func (s *Server) authenticateRequest(c echo.Context) (*service.Principal, error)
 		}
 		return nil, err
 	}
+	p.UserAgent = c.Request().UserAgent()
 	setPrincipal(c, p)
 	return p, nil
 }

@@ -292,8 +292,9 @@ func TestUnknownRoutesAndMethods(t *testing.T) {
 	}{
 		{"PUT", tokenPath(user, id), []string{"GET", "PATCH", "DELETE"}},
 		{"POST", tokenPath(user, id), []string{"GET", "PATCH", "DELETE"}},
-		{"DELETE", tokensPath(user), []string{"GET", "POST"}},
-		{"PATCH", tokensPath(user), []string{"GET", "POST"}},
+		{"PUT", tokensPath(user), []string{"GET", "POST", "DELETE"}},
+		{"PATCH", tokensPath(user), []string{"GET", "POST", "DELETE"}},
+		{"GET", rotatePath(user, id), []string{"POST"}},
 		{"POST", "/api-tokens", []string{"GET"}},
 		{"DELETE", "/api-tokens", []string{"GET"}},
 	} {

@@ -58,9 +58,17 @@ type options struct {
 
 // forEachDB runs fn against a fresh harness on every database dialect.
 func forEachDB(t *testing.T, fn func(t *testing.T, h *harness)) {
+	forEachDBWith(t, options{}, fn)
+}
+
+// forEachDBWith runs fn against a fresh harness with the options on every
+// database dialect.
+func forEachDBWith(t *testing.T, opt options, fn func(t *testing.T, h *harness)) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(d, func(t *testing.T) {
-			fn(t, newHarness(t, options{dbURL: dbtest.NewURL(t, d)}))
+			opt := opt
+			opt.dbURL = dbtest.NewURL(t, d)
+			fn(t, newHarness(t, opt))
 		})
 	}
 }
@@ -164,7 +172,7 @@ type tokenSpec struct {
 func (h *harness) mint(userID string, spec tokenSpec) (string, string) {
 	h.t.Helper()
 	if spec.expiration.IsZero() {
-		spec.expiration = time.Now().Add(24 * time.Hour)
+		spec.expiration = h.Clock.Now().Add(24 * time.Hour)
 	}
 	exp := spec.expiration.UTC().Format(time.RFC3339Nano)
 	desc := "test token"
@@ -325,8 +333,8 @@ func (h *harness) do(r req) *response {
 
 // isAPIPath reports whether a response to the path must be JSON:API: all
 // are but the health checks, the key set, the web console, and the
-// successful answers of the verification endpoints (RFC 7662 JSON, the feed's JSON, forward-auth's
-// empty 200).
+// successful answers of the verification endpoints (RFC 7662 JSON, the
+// feed's JSON, forward-auth's empty 200, secret scanning's answer).
 func isAPIPath(path string, status int) bool {
 	if path == "/" {
 		return false // the redirect to the console
@@ -336,7 +344,7 @@ func isAPIPath(path string, status int) bool {
 			return false
 		}
 	}
-	for _, verification := range []string{"/introspect", "/revoke", "/revocations", "/auth"} {
+	for _, verification := range []string{"/introspect", "/revoke", "/revocations", "/auth", "/secret-scanning/reports"} {
 		if (path == verification || strings.HasPrefix(path, verification+"?") || strings.HasPrefix(path, verification+"/")) && status < 300 {
 			return false
 		}

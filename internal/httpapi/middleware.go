@@ -164,16 +164,23 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// limitBody refuses a body larger than the limit: at once when its length
-// is declared, and when reading passes the limit otherwise.
+// limitBody refuses a body larger than the configured limit.
 func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		if r.ContentLength > s.cfg.BodyLimit {
-			return requestErrorf(errcode.PayloadTooLarge, "The request body is larger than %d bytes.", s.cfg.BodyLimit)
+	return limitBodyTo(s.cfg.BodyLimit)(next)
+}
+
+// limitBodyTo refuses a body larger than limit bytes: at once when its
+// length is declared, and when reading passes the limit otherwise.
+func limitBodyTo(limit int64) echoMiddleware {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > limit {
+				return requestErrorf(errcode.PayloadTooLarge, "The request body is larger than %d bytes.", limit)
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
+			return next(c)
 		}
-		r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.BodyLimit)
-		return next(c)
 	}
 }
 

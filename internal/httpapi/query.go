@@ -37,15 +37,21 @@ type listParams struct {
 	newest   bool
 	statuses []apitoken.Status
 	userID   string
+	// inventory holds the inventory filters.
+	inventory apitoken.Inventory
 	// keep holds the filter and sort parameters to repeat in links.
 	keep url.Values
 }
 
 // listOptions says which optional parameters a list endpoint takes.
 type listOptions struct {
-	// cursor is keyset paging: page[after] and page[before].
-	cursor, sort, statusFilter, userFilter bool
+	// cursor is keyset paging: page[after] and page[before]; inventory
+	// the filters of token lists beside the status (inventoryParams).
+	cursor, sort, statusFilter, userFilter, inventory bool
 }
+
+// inventoryParams are the inventory filters of token lists.
+var inventoryParams = []string{"filter[expiresBefore]", "filter[lastUsedBefore]", "filter[leaked]", "filter[scope]"}
 
 // queryParams checks a request's query string against the parameters an
 // endpoint takes and returns their values. Unknown parameters, and
@@ -99,6 +105,9 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 	if opt.userFilter {
 		allowed = append(allowed, "filter[userId]")
 	}
+	if opt.inventory {
+		allowed = append(allowed, inventoryParams...)
+	}
 	values, errs := queryParams(c, allowed...)
 	p := listParams{limit: defaultPageLimit, cursor: opt.cursor, keep: url.Values{}}
 	for _, name := range slices.Sorted(maps.Keys(values)) {
@@ -148,6 +157,11 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 				errs = append(errs, paramError(name, "filter[userId] must be a user id."))
 			}
 			p.userID = v
+			p.keep.Set(name, v)
+		default:
+			if err := setInventory(&p.inventory, name, v); err != nil {
+				errs = append(errs, err)
+			}
 			p.keep.Set(name, v)
 		}
 	}

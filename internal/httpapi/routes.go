@@ -5,6 +5,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/tokend/tokend/internal/secretscan"
 )
 
 // routes lists every route tokend serves. Every GET route answers HEAD
@@ -27,6 +29,7 @@ func (s *Server) routes() {
 
 	e.POST("/introspect", s.introspect, s.timeout, s.limitBody, s.authenticate)
 	e.POST("/revoke", s.revoke, s.timeout, s.limitBody)
+	e.POST("/secret-scanning/reports", s.secretScanningReports, s.timeout, limitBodyTo(secretscan.MaxBody))
 	get("/revocations", s.revocations, compressFeed, s.timeout, s.authenticate)
 	// Gateways send the authorization request with the original method;
 	// Envoy also appends the original path. It is the one hot route, and
@@ -41,6 +44,8 @@ func (s *Server) routes() {
 	get("/users/:userId/api-tokens/:tokenId", s.getToken, api...)
 	e.PATCH("/users/:userId/api-tokens/:tokenId", s.updateToken, api...)
 	e.DELETE("/users/:userId/api-tokens/:tokenId", s.revokeToken, api...)
+	e.DELETE("/users/:userId/api-tokens", s.revokeAllTokens, api...)
+	e.POST("/users/:userId/api-tokens/:tokenId/rotate", s.rotateToken, api...)
 	get("/api-tokens", s.listAllTokens, api...)
 
 	e.POST("/users", s.createUser, api...)

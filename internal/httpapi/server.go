@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokend/tokend/internal/console"
 	"github.com/tokend/tokend/internal/ratelimit"
+	"github.com/tokend/tokend/internal/secretscan"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/clientip"
 )
@@ -49,8 +50,12 @@ type Config struct {
 	// client address; TokenCreates the tokens one user creates through
 	// the API. The zero Rule is no limit. Both are per replica.
 	AuthFailures, TokenCreates ratelimit.Rule
-	// Revocations limits POST /revoke per client address, per replica.
+	// Revocations limits POST /revoke per client address, per replica,
+	// and unsigned secret scanning reports with it.
 	Revocations ratelimit.Rule
+	// SecretScanningKeys verify the signatures of secret scanning reports
+	// (POST /secret-scanning/reports); nil accepts them unsigned.
+	SecretScanningKeys *secretscan.Keys
 	// CORSOrigins are the browser origins, such as
 	// https://dashboard.example.com, allowed to call tokend from their
 	// pages; none means no cross-origin access.

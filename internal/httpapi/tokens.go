@@ -26,7 +26,15 @@ type apiToken struct {
 	LastUsedIP  string        `jsonapi:"attr,lastUsedIp,omitempty"`
 	RevokedAt   string        `jsonapi:"attr,revokedAt,omitempty"`
 	Token       string        `jsonapi:"attr,token,omitempty"`
-	User        *userRef      `jsonapi:"relation,user"`
+	// The lifecycle's attributes: rotation links, leak report, recent
+	// clients.
+	RotatedFrom   string         `jsonapi:"attr,rotatedFrom,omitempty"`
+	RotatedTo     string         `jsonapi:"attr,rotatedTo,omitempty"`
+	LeakedAt      string         `jsonapi:"attr,leakedAt,omitempty"`
+	LeakURL       string         `jsonapi:"attr,leakUrl,omitempty"`
+	LeakSource    string         `jsonapi:"attr,leakSource,omitempty"`
+	RecentClients []recentClient `jsonapi:"attr,recentClients,omitempty"`
+	User          *userRef       `jsonapi:"relation,user"`
 
 	self, userURL string
 }
@@ -51,6 +59,14 @@ func resources(rs []restriction) []apitoken.Resource {
 		out = append(out, apitoken.Resource(r))
 	}
 	return out
+}
+
+// recentClient is one entry of a token's recentClients attribute: the
+// latest use from one address.
+type recentClient struct {
+	IP        string `json:"ip" jsonapi:"attr,ip"`
+	UserAgent string `json:"userAgent,omitempty" jsonapi:"attr,userAgent,omitempty"`
+	UsedAt    string `json:"usedAt" jsonapi:"attr,usedAt"`
 }
 
 // userRef is the user a token belongs to, as a relationship.
@@ -92,7 +108,7 @@ var (
 			"sourceIp":    kindString,
 			"resources":   kindResources,
 		},
-		readOnly: []string{"token", "status", "enabled", "createdAt", "lastUsedAt", "lastUsedIp", "revokedAt"},
+		readOnly: append([]string{"token", "status", "enabled", "createdAt"}, lifecycleAttributes...),
 	}
 	updateTokenShape = shape{
 		typ: "apiToken",
@@ -101,8 +117,12 @@ var (
 			"enabled":     kindBool,
 			"expiration":  kindString,
 		},
-		readOnly: []string{"token", "status", "scope", "sourceIp", "resources", "createdAt", "lastUsedAt", "lastUsedIp", "revokedAt"},
+		readOnly: append([]string{"token", "status", "scope", "sourceIp", "resources", "createdAt"}, lifecycleAttributes...),
 	}
+	// lifecycleAttributes are the attributes a token's use and lifecycle
+	// set, which no request does.
+	lifecycleAttributes = []string{"lastUsedAt", "lastUsedIp", "revokedAt", "rotatedFrom", "rotatedTo",
+		"leakedAt", "leakUrl", "leakSource", "recentClients"}
 )
 
 func (s *Server) tokenResource(c echo.Context, t *apitoken.Token) *apiToken {
@@ -127,6 +147,13 @@ func (s *Server) tokenResource(c echo.Context, t *apitoken.Token) *apiToken {
 	}
 	if t.RevokedAt != nil {
 		r.RevokedAt = apitoken.FormatTime(*t.RevokedAt)
+	}
+	r.RotatedFrom, r.RotatedTo = t.RotatedFrom, t.RotatedTo
+	if t.LeakedAt != nil {
+		r.LeakedAt, r.LeakURL, r.LeakSource = apitoken.FormatTime(*t.LeakedAt), t.LeakURL, t.LeakSource
+	}
+	for _, cl := range t.RecentClients {
+		r.RecentClients = append(r.RecentClients, recentClient{IP: cl.IP, UserAgent: cl.UserAgent, UsedAt: apitoken.FormatTime(cl.At)})
 	}
 	return r
 }
@@ -168,7 +195,13 @@ func (s *Server) createToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res := s.tokenResource(c, &t)
+	return s.writeCreatedToken(c, &t, raw)
+}
+
+// writeCreatedToken answers a request that made a token: 201, its
+// Location, and the token with its token string, which no cache may keep.
+func (s *Server) writeCreatedToken(c echo.Context, t *apitoken.Token, raw string) error {
+	res := s.tokenResource(c, t)
 	res.Token = raw
 	c.Response().Header().Set("Location", res.self)
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -177,7 +210,7 @@ func (s *Server) createToken(c echo.Context) error {
 
 // listTokens handles GET /users/:userId/api-tokens.
 func (s *Server) listTokens(c echo.Context) error {
-	p, err := parseList(c, listOptions{cursor: true, sort: true, statusFilter: true})
+	p, err := parseList(c, listOptions{cursor: true, sort: true, statusFilter: true, inventory: true})
 	if err != nil {
 		return err
 	}
@@ -190,7 +223,7 @@ func (s *Server) listTokens(c echo.Context) error {
 
 // listAllTokens handles GET /api-tokens, for admins.
 func (s *Server) listAllTokens(c echo.Context) error {
-	p, err := parseList(c, listOptions{cursor: true, sort: true, statusFilter: true, userFilter: true})
+	p, err := parseList(c, listOptions{cursor: true, sort: true, statusFilter: true, userFilter: true, inventory: true})
 	if err != nil {
 		return err
 	}
@@ -203,7 +236,7 @@ func (s *Server) listAllTokens(c echo.Context) error {
 
 func (p listParams) tokenFilter() apitoken.TokenFilter {
 	return apitoken.TokenFilter{UserID: p.userID, Statuses: p.statuses, Newest: p.newest,
-		Limit: p.limit, Offset: p.offset, After: p.after, Before: p.before}
+		Limit: p.limit, Offset: p.offset, After: p.after, Before: p.before, Inventory: p.inventory}
 }
 
 func (s *Server) writeTokens(c echo.Context, p listParams, page *apitoken.TokenPage) error {

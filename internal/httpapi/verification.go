@@ -64,6 +64,7 @@ func (s *Server) introspect(c echo.Context) error {
 	if p == nil {
 		return writeJSON(c, http.StatusOK, "application/json", introspection{Active: false})
 	}
+	s.recordUse(c, p)
 	res := introspection{
 		Active:    true,
 		Scope:     strings.Join(p.Scopes, " "),
@@ -109,10 +110,18 @@ func readForm(c echo.Context) (url.Values, error) {
 // revoke handles POST /revoke (RFC 7009): whoever holds a token may
 // revoke it, with nothing but the token, as when it leaked. The answer is
 // 200 whatever the token was, so that it tells nothing about it; the
-// client address's requests are rate-limited.
+// client address's requests are rate-limited. A request may also present
+// a bearer token, as an OAuth client authenticates (RFC 7009, 2.1): one
+// that does not authenticate is refused (401), and one that does adds
+// nothing, since holding the token to revoke is authority enough.
 func (s *Server) revoke(c echo.Context) error {
 	if ok, retry := s.revokes.Take(clientIP(c), s.now()); !ok {
 		return rateLimitedf(retry, "Too many revocations from this address lately; try again in %d s.", ratelimit.RetryAfterSeconds(retry))
+	}
+	if len(c.Request().Header.Values("Authorization")) > 0 {
+		if _, err := s.authenticateRequest(c); err != nil {
+			return err
+		}
 	}
 	form, err := readForm(c)
 	if err != nil {
@@ -150,7 +159,7 @@ func (s *Server) forwardAuth(c echo.Context) error {
 		return &apitoken.Error{Code: apitoken.Forbidden, Scope: strings.Join(required, " "),
 			Detail: "The token lacks the " + apitoken.QuoteList(missing) + " scope."}
 	}
-	s.svc.RecordUse(p)
+	s.recordUse(c, p)
 	h := c.Response().Header()
 	// Canonical keys, set directly: this runs for every gateway request.
 	h["X-Token-Subject"] = []string{p.User.ID}

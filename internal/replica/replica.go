@@ -105,12 +105,15 @@ type tokenEntry struct {
 	created    int64 // Unix milliseconds
 	revoked    bool
 	enabled    bool
-	restrict   *restrictions // nil for a token without restrictions
+	extras     *extras // nil for the most tokens, which need none
 }
 
-type restrictions struct {
+// extras are what few tokens need: their restrictions, and the token a
+// rotation replaced while the new one's first use still has to retire it.
+type extras struct {
 	sourceIP  string
 	resources []apitoken.Resource
+	retires   string
 }
 
 // New returns the state over the source, with the change sequence read
@@ -252,8 +255,11 @@ func entryOf(t *apitoken.Token, user uuid.UUID) tokenEntry {
 		revoked: t.RevokedAt != nil, enabled: t.Enabled,
 	}
 	copy(e.hash[:], t.Hash)
-	if t.SourceIP != "" || len(t.Resources) > 0 {
-		e.restrict = &restrictions{sourceIP: t.SourceIP, resources: t.Resources}
+	if t.SourceIP != "" || len(t.Resources) > 0 || t.RetirePrevious {
+		e.extras = &extras{sourceIP: t.SourceIP, resources: t.Resources}
+		if t.RetirePrevious {
+			e.extras.retires = t.RotatedFrom
+		}
 	}
 	return e
 }
@@ -263,9 +269,10 @@ func entryOf(t *apitoken.Token, user uuid.UUID) tokenEntry {
 var revokedAt = time.Unix(0, 0).UTC()
 
 // token rebuilds the token as authentication needs it: its id, owner,
-// hash, expiration, creation, status and restrictions; not its
-// description, scope, signing key or the time of its revocation, which the
-// token's claims and the key ring answer for, or which it does not need.
+// hash, expiration, creation, status, restrictions and the retirement its
+// first use still owes; not its description, scope, signing key or the
+// time of its revocation, which the token's claims and the key ring answer
+// for, or which it does not need.
 func (e *tokenEntry) token(id, userID string) apitoken.Token {
 	t := apitoken.Token{
 		ID: id, UserID: userID, Hash: e.hash[:], Enabled: e.enabled,
@@ -275,8 +282,9 @@ func (e *tokenEntry) token(id, userID string) apitoken.Token {
 	if e.revoked {
 		t.RevokedAt = &revokedAt
 	}
-	if r := e.restrict; r != nil {
-		t.SourceIP, t.Resources = r.sourceIP, r.resources
+	if x := e.extras; x != nil {
+		t.SourceIP, t.Resources = x.sourceIP, x.resources
+		t.RotatedFrom, t.RetirePrevious = x.retires, x.retires != ""
 	}
 	return t
 }

@@ -20,13 +20,14 @@ import (
 // client is the HTTP client of the tests: keep-alive, bounded waits.
 var client = &http.Client{Timeout: 10 * time.Second}
 
-// replicas starts n tokend servers on one fresh database of the dialect.
-func replicas(t *testing.T, dialect string, n int) []*tokendtest.Server {
+// replicas starts n tokend servers on one fresh database of the dialect,
+// with the clock now (nil for time.Now).
+func replicas(t *testing.T, dialect string, n int, now func() time.Time) []*tokendtest.Server {
 	t.Helper()
 	url := dbtest.NewURL(t, dialect)
-	servers := []*tokendtest.Server{tokendtest.Start(t, tokendtest.Options{DatabaseURL: url})}
+	servers := []*tokendtest.Server{tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Now: now})}
 	for len(servers) < n {
-		servers = append(servers, tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Replica: true}))
+		servers = append(servers, tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Replica: true, Now: now}))
 	}
 	return servers
 }
@@ -84,6 +85,24 @@ func send(t *testing.T, s *tokendtest.Server, method, path string, doc map[strin
 	}
 }
 
+// warmUp has every server answer for the token n times, so that each
+// holds its state in memory, and fails the test unless each accepts it.
+func warmUp(t *testing.T, servers []*tokendtest.Server, token string, n int) {
+	t.Helper()
+	for _, s := range servers {
+		for range n {
+			if status := auth(t, s, token); status != http.StatusOK {
+				t.Fatalf("%s answers a token that works with %d", s.URL, status)
+			}
+		}
+	}
+}
+
+// refusedBy is the condition, for within, that a server refuses the token.
+func refusedBy(t *testing.T, token string) func(*tokendtest.Server) bool {
+	return func(s *tokendtest.Server) bool { return auth(t, s, token) == http.StatusUnauthorized }
+}
+
 // within waits until cond holds on every server, and fails the test if it
 // takes longer than limit. It returns how long it took.
 func within(t *testing.T, limit time.Duration, servers []*tokendtest.Server, cond func(*tokendtest.Server) bool) time.Duration {
@@ -107,22 +126,11 @@ func within(t *testing.T, limit time.Duration, servers []*tokendtest.Server, con
 func TestChangesReachEveryReplicaWithinASecond(t *testing.T) {
 	for _, d := range dbtest.Dialects() {
 		t.Run(d, func(t *testing.T) {
-			servers := replicas(t, d, 3)
+			servers := replicas(t, d, 3, nil)
 			a, others := servers[0], servers[1:]
 			caller, _ := a.Mint(a.AdminID, apitoken.ScopeIntrospect)
-			warm := func(token string) {
-				t.Helper()
-				for _, s := range servers {
-					for range 20 {
-						if status := auth(t, s, token); status != http.StatusOK {
-							t.Fatalf("%s answers a fresh token with %d", s.URL, status)
-						}
-					}
-				}
-			}
-			refused := func(token string) func(*tokendtest.Server) bool {
-				return func(s *tokendtest.Server) bool { return auth(t, s, token) == http.StatusUnauthorized }
-			}
+			warm := func(token string) { t.Helper(); warmUp(t, servers, token, 20) }
+			refused := func(token string) func(*tokendtest.Server) bool { return refusedBy(t, token) }
 			member := a.User(apitoken.RoleMember)
 
 			t.Run("a revoke on one replica", func(t *testing.T) {

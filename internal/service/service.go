@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/keys"
@@ -60,6 +61,9 @@ type Service struct {
 	purged    atomic.Int64 // tokens PurgeTokens deleted
 	now       func() time.Time
 	usage     usageLog
+	// retiring runs one retirement of a rotated token per new token at a
+	// time (see retirePrevious).
+	retiring singleflight.Group
 	// memo remembers the tokens whose signature verified, so that a token
 	// used again is not verified again: the Ed25519 check is most of the
 	// cost of authenticating.
@@ -93,6 +97,8 @@ type Principal struct {
 	// Scopes are the token's scopes that its user may still hold.
 	Scopes   []string
 	ClientIP netip.Addr
+	// UserAgent is the client's, as the transport saw it; "" if unknown.
+	UserAgent string
 	// at is when the token was authenticated.
 	at time.Time
 }

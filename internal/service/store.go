@@ -46,7 +46,14 @@ type (
 		// Update reads the user's token, lets fn change it and writes it
 		// back, in one transaction.
 		Update(ctx context.Context, userID, id string, fn func(*apitoken.Token) error) (apitoken.Token, error)
-		RecordUses(ctx context.Context, uses map[string]apitoken.Use) error
+		// UpdateEach lets fn change each of the tokens with the ids,
+		// whoever's they are, in one transaction, and returns those found.
+		UpdateEach(ctx context.Context, ids []string, fn func(*apitoken.Token) error) ([]apitoken.Token, error)
+		RecordUses(ctx context.Context, uses map[string]apitoken.Usage) error
+		// RevokeAll revokes every token of the user neither revoked nor
+		// expired at now and returns their ids, in short transactions of
+		// its own (not within InTx), as many as it takes.
+		RevokeAll(ctx context.Context, userID string, now time.Time) ([]string, error)
 		// CreateBelow creates the token if its user holds fewer than
 		// below live tokens at now, and reports whether it did.
 		CreateBelow(ctx context.Context, t *apitoken.Token, now time.Time, below int64) (bool, error)

@@ -116,6 +116,28 @@ const quotaSlack = 32
 
 func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.TokenSpec) (apitoken.Token, string, error) {
 	now := s.now().UTC()
+	t, raw, err := s.mint(ctx, user, spec, now)
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	// Far from the cap, a user's creations run side by side; near it, they
+	// are counted one at a time.
+	created := false
+	if below := s.maxTokens - quotaSlack; below > 0 {
+		created, err = s.tokens.CreateBelow(ctx, &t, now, int64(below))
+	}
+	if err == nil && !created {
+		err = s.tx.InTx(ctx, func(ctx context.Context) error { return s.createCounted(ctx, &t, now) })
+	}
+	if err != nil {
+		return apitoken.Token{}, "", err
+	}
+	return t, raw, nil
+}
+
+// mint makes a new token of the user from the spec at now: its metadata,
+// not stored yet, and the signed token string.
+func (s *Service) mint(ctx context.Context, user apitoken.User, spec apitoken.TokenSpec, now time.Time) (apitoken.Token, string, error) {
 	t := apitoken.Token{
 		ID:              newID(),
 		UserID:          user.ID,
@@ -148,28 +170,21 @@ func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.T
 	}
 	sum := verifier.TokenHash(raw)
 	t.KeyID, t.Hash = kid, sum[:]
-	// Far from the cap, a user's creations run side by side; near it, they
-	// are counted one at a time.
-	created := false
-	if below := s.maxTokens - quotaSlack; below > 0 {
-		created, err = s.tokens.CreateBelow(ctx, &t, now, int64(below))
-	}
-	if err == nil && !created {
-		err = s.tx.InTx(ctx, func(ctx context.Context) error {
-			n, err := s.tokens.CountLive(ctx, user.ID, now, true)
-			if err != nil {
-				return err
-			}
-			if n >= int64(s.maxTokens) {
-				return apitoken.Errorf(apitoken.Conflict, "The user holds %d tokens that are neither revoked nor expired, the most allowed; revoke some first.", s.maxTokens)
-			}
-			return s.tokens.Create(ctx, &t)
-		})
-	}
-	if err != nil {
-		return apitoken.Token{}, "", err
-	}
 	return t, raw, nil
+}
+
+// createCounted stores the token, in the caller's transaction, unless its
+// user already holds the most live tokens allowed at now, counted under a
+// lock of the user after the creations in flight.
+func (s *Service) createCounted(ctx context.Context, t *apitoken.Token, now time.Time) error {
+	n, err := s.tokens.CountLive(ctx, t.UserID, now, true)
+	if err != nil {
+		return err
+	}
+	if n >= int64(s.maxTokens) {
+		return apitoken.Errorf(apitoken.Conflict, "The user holds %d tokens that are neither revoked nor expired, the most allowed; revoke some first.", s.maxTokens)
+	}
+	return s.tokens.Create(ctx, t)
 }
 
 // ListTokens lists the user's tokens.
@@ -233,20 +248,30 @@ func (s *Service) RevokeToken(ctx context.Context, p *Principal, userID, tokenID
 	if err := authorize(p, apitoken.ScopeAPITokensWrite, userID); err != nil {
 		return apitoken.Token{}, err
 	}
-	return s.change(ctx, userID, tokenID, func(t *apitoken.Token) error {
-		if t.RevokedAt == nil {
-			now := s.now().UTC()
-			t.RevokedAt = &now
-		}
-		return nil
-	})
+	return s.change(ctx, userID, tokenID, s.revoke)
+}
+
+// RevokeTokenDirectly revokes a token with no caller to check: the command
+// line's path. Revoking it again changes nothing and succeeds.
+func (s *Service) RevokeTokenDirectly(ctx context.Context, userID, tokenID string) (apitoken.Token, error) {
+	return s.change(ctx, userID, tokenID, s.revoke)
+}
+
+// revoke revokes the token now, unless it was revoked already.
+func (s *Service) revoke(t *apitoken.Token) error {
+	if t.RevokedAt == nil {
+		now := s.now().UTC()
+		t.RevokedAt = &now
+	}
+	return nil
 }
 
 // RevokeByValue revokes the token raw is, on the authority of holding it
 // (RFC 7009). Anything that is not a token tokend would accept now (a
 // forgery, an unknown, expired or already revoked token) is left alone
 // without an error, so that the caller learns nothing from the answer;
-// only a failure to reach the database is an error.
+// only a failure to reach the database is an error. Holding the token is
+// authority enough: a caller's token that may revoke it adds nothing.
 func (s *Service) RevokeByValue(ctx context.Context, raw string) error {
 	_, t, _, err := s.known(ctx, raw, s.now())
 	if apitoken.ErrorCode(err) == apitoken.Unauthorized || (err == nil && t.RevokedAt != nil) {
@@ -254,13 +279,7 @@ func (s *Service) RevokeByValue(ctx context.Context, raw string) error {
 	} else if err != nil {
 		return err
 	}
-	_, err = s.change(ctx, t.UserID, t.ID, func(t *apitoken.Token) error {
-		if t.RevokedAt == nil {
-			now := s.now().UTC()
-			t.RevokedAt = &now
-		}
-		return nil
-	})
+	_, err = s.change(ctx, t.UserID, t.ID, s.revoke)
 	if apitoken.ErrorCode(err) == apitoken.NotFound {
 		return nil
 	}
@@ -268,7 +287,8 @@ func (s *Service) RevokeByValue(ctx context.Context, raw string) error {
 }
 
 // change applies fn to the user's token in one transaction, stamping
-// UpdatedAt when fn changed something.
+// UpdatedAt when fn changed something, and drops what the replica held of
+// the token once it is committed.
 func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*apitoken.Token) error) (apitoken.Token, error) {
 	if _, err := s.targetUser(ctx, userID); err != nil {
 		return apitoken.Token{}, err
@@ -279,21 +299,7 @@ func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*a
 	var t apitoken.Token
 	err := s.tx.InTx(ctx, func(ctx context.Context) error {
 		var err error
-		t, err = s.tokens.Update(ctx, userID, tokenID, func(t *apitoken.Token) error {
-			before := *t
-			if err := fn(t); err != nil {
-				return err
-			}
-			if !sameState(&before, t) {
-				// A changed token is one with updated_at after created_at:
-				// the revocation feed relies on it, even within a millisecond.
-				t.UpdatedAt = s.now().UTC()
-				if !t.UpdatedAt.After(t.CreatedAt.Add(time.Millisecond)) {
-					t.UpdatedAt = t.CreatedAt.Add(time.Millisecond)
-				}
-			}
-			return nil
-		})
+		t, err = s.updateToken(ctx, userID, tokenID, fn)
 		return err
 	})
 	if err == nil {
@@ -302,7 +308,37 @@ func (s *Service) change(ctx context.Context, userID, tokenID string, fn func(*a
 	return t, err
 }
 
+// updateToken applies fn to the user's token, in the caller's transaction
+// when there is one, stamping UpdatedAt when fn changed something. The
+// caller drops what the replica held of the token once the transaction
+// is committed (Credentials.Forget).
+func (s *Service) updateToken(ctx context.Context, userID, tokenID string, fn func(*apitoken.Token) error) (apitoken.Token, error) {
+	return s.tokens.Update(ctx, userID, tokenID, func(t *apitoken.Token) error {
+		before := *t
+		if err := fn(t); err != nil {
+			return err
+		}
+		s.stamp(&before, t)
+		return nil
+	})
+}
+
+// stamp stamps UpdatedAt on the token t, changed from before, if its state
+// changed.
+func (s *Service) stamp(before, t *apitoken.Token) {
+	if sameState(before, t) {
+		return
+	}
+	// A changed token is one with updated_at after created_at: the
+	// revocation feed relies on it, even within a millisecond.
+	t.UpdatedAt = s.now().UTC()
+	if !t.UpdatedAt.After(t.CreatedAt.Add(time.Millisecond)) {
+		t.UpdatedAt = t.CreatedAt.Add(time.Millisecond)
+	}
+}
+
 func sameState(a, b *apitoken.Token) bool {
 	return a.Description == b.Description && a.Enabled == b.Enabled &&
-		a.Expiration.Equal(b.Expiration) && (a.RevokedAt == nil) == (b.RevokedAt == nil)
+		a.Expiration.Equal(b.Expiration) && (a.RevokedAt == nil) == (b.RevokedAt == nil) &&
+		a.RotatedTo == b.RotatedTo && a.RetirePrevious == b.RetirePrevious && (a.LeakedAt == nil) == (b.LeakedAt == nil)
 }

@@ -2,48 +2,54 @@ package service
 
 import (
 	"context"
-	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
 )
 
-// usageLog collects tokens' latest uses in memory, so that a token used a
+// usageLog collects tokens' uses in memory, each token's latest and its
+// latest from each of its last few addresses, so that a token used a
 // thousand times a second costs one database write per flush, not one per
 // request.
 type usageLog struct {
 	mu      sync.Mutex
-	pending map[string]apitoken.Use
+	pending map[string]apitoken.Usage
 }
 
 // record notes a use. It runs on every authenticated request: a map
-// lookup under a lock, nothing more.
-func (l *usageLog) record(tokenID string, at time.Time, ip netip.Addr) {
+// lookup and a look through a few recent clients under a lock, nothing
+// more.
+func (l *usageLog) record(tokenID string, use apitoken.Use) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.keepLatest(tokenID, apitoken.Use{At: at, IP: ip})
-}
-
-// merge keeps, for each token, the latest of the pending and the given use.
-func (l *usageLog) merge(uses map[string]apitoken.Use) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for id, u := range uses {
-		l.keepLatest(id, u)
-	}
-}
-
-func (l *usageLog) keepLatest(id string, u apitoken.Use) {
 	if l.pending == nil {
-		l.pending = map[string]apitoken.Use{}
+		l.pending = map[string]apitoken.Usage{}
 	}
-	if cur, ok := l.pending[id]; !ok || cur.At.Before(u.At) {
+	u := l.pending[tokenID]
+	u.Add(use)
+	l.pending[tokenID] = u
+}
+
+// merge adds uses taken earlier back to the pending ones.
+func (l *usageLog) merge(uses map[string]apitoken.Usage) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending == nil {
+		l.pending = map[string]apitoken.Usage{}
+	}
+	for id, other := range uses {
+		u, ok := l.pending[id]
+		if !ok {
+			l.pending[id] = other
+			continue
+		}
+		u.Merge(other)
 		l.pending[id] = u
 	}
 }
 
-func (l *usageLog) take() map[string]apitoken.Use {
+func (l *usageLog) take() map[string]apitoken.Usage {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := l.pending
@@ -52,14 +58,25 @@ func (l *usageLog) take() map[string]apitoken.Use {
 }
 
 // RecordUse notes a successful use of the principal's token, for its
-// lastUsedAt and lastUsedIp. Callers record a use once the token was found
-// good for the request: authenticated and authorized.
-func (s *Service) RecordUse(p *Principal) {
-	s.usage.record(p.Token.ID, p.at, p.ClientIP)
+// lastUsedAt, lastUsedIp and recentClients. Callers record a use once the
+// token was found good for the request: authenticated and authorized.
+//
+// The first successful use of a token that replaced another with
+// retirePreviousOnFirstUse retires that one before RecordUse returns, in
+// one transaction (see retirePrevious): once the new token has worked, the
+// old one no longer does, here at once and on every replica within the
+// propagation bound. An error is about that retirement only, which the
+// token's next use tries again; the use itself is recorded.
+func (s *Service) RecordUse(ctx context.Context, p *Principal) error {
+	s.usage.record(p.Token.ID, apitoken.Use{At: p.at, IP: p.ClientIP, UserAgent: p.UserAgent})
+	if !p.Token.RetirePrevious {
+		return nil
+	}
+	return s.retirePrevious(ctx, &p.Token, p.at)
 }
 
 // FlushUsage writes the uses recorded since the last flush: each token's
-// lastUsedAt and the address it was last used from.
+// lastUsedAt, the address it was last used from and its recent clients.
 func (s *Service) FlushUsage(ctx context.Context) error {
 	uses := s.usage.take()
 	if err := s.tokens.RecordUses(ctx, uses); err != nil {

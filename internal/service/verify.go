@@ -13,7 +13,8 @@ import (
 // introspection does: the token's principal if it is active, nil if it is
 // not, for whatever reason. A token bound to source addresses is active only
 // when clientIP, the address the downstream service saw, is one of them.
-// An active token's use is recorded. The caller needs the introspect scope.
+// The caller needs the introspect scope, and records the use of an active
+// token (RecordUse).
 func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string, clientIP netip.Addr) (*Principal, error) {
 	if !caller.HasScope(apitoken.ScopeIntrospect) {
 		return nil, missingScope(apitoken.ScopeIntrospect)
@@ -21,7 +22,6 @@ func (s *Service) Introspect(ctx context.Context, caller *Principal, raw string,
 	p, err := s.Authenticate(ctx, raw, clientIP)
 	switch apitoken.ErrorCode(err) {
 	case "":
-		s.RecordUse(p)
 		return p, nil
 	case apitoken.Unauthorized, apitoken.Forbidden:
 		return nil, nil

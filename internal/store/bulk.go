@@ -83,12 +83,14 @@ func (ts *Tokens) insertRows(ctx context.Context, rows []tokenRow) error {
 // change number seq.
 func rowValues(r *tokenRow, seq int64) []any {
 	return []any{r.ID, r.UserID, r.Description, r.Scope, r.Expiration, r.SourceIP, r.Resources, r.Enabled,
-		r.RevokedAt, r.LastUsedAt, r.LastUsedIP, r.KeyID, r.TokenHash, r.CreatedAt, r.UpdatedAt, r.ClaimExpiration, seq}
+		r.RevokedAt, r.LastUsedAt, r.LastUsedIP, r.KeyID, r.TokenHash, r.CreatedAt, r.UpdatedAt, r.ClaimExpiration, seq,
+		r.RotatedFrom, r.RotatedTo, r.RetirePrevious, r.LeakedAt, r.LeakURL, r.LeakSource, r.RecentClients}
 }
 
 // copyColumns are the columns copyRows writes, in order.
 var copyColumns = []string{"id", "user_id", "description", "scope", "expiration", "source_ip", "resources", "enabled",
-	"revoked_at", "last_used_at", "last_used_ip", "key_id", "token_hash", "created_at", "updated_at", "claim_expiration", "change_seq"}
+	"revoked_at", "last_used_at", "last_used_ip", "key_id", "token_hash", "created_at", "updated_at", "claim_expiration", "change_seq",
+	"rotated_from", "rotated_to", "retire_previous_on_use", "leaked_at", "leak_url", "leak_source", "recent_clients"}
 
 // copyRows writes rows with COPY, in one transaction on a connection of
 // the pool taken over for it.

@@ -110,8 +110,20 @@ func TestChangeNumbersFollowCommitOrder(t *testing.T) {
 				errs <- err
 			}()
 		}
+		// The reader stops once every change is seen or, should a change
+		// fail (reported below), once every writer is done.
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		finished := func() bool {
+			select {
+			case <-done:
+				return true
+			default:
+				return false
+			}
+		}
 		var problem string
-		for seen := start; seen < start+int64(len(toks)) && problem == ""; {
+		for seen := start; seen < start+int64(len(toks)) && problem == "" && !finished(); {
 			ch, err := f.st.ChangesSince(context.Background(), start, 1000)
 			switch {
 			case err != nil:
@@ -121,7 +133,7 @@ func TestChangeNumbersFollowCommitOrder(t *testing.T) {
 			}
 			seen = ch.Seq
 		}
-		wg.Wait()
+		<-done
 		close(errs)
 		for err := range errs {
 			if err != nil {

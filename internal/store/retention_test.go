@@ -210,7 +210,7 @@ func write(tb testing.TB, st *store.Store, userID, keyID, otherID string) string
 	if err := st.Tokens.Create(ctx, &tok); err != nil {
 		tb.Fatalf("create a token between purge batches: %v", err)
 	}
-	if err := st.Tokens.RecordUses(ctx, map[string]apitoken.Use{otherID: {At: base}}); err != nil {
+	if err := st.Tokens.RecordUses(ctx, usages(map[string]apitoken.Use{otherID: {At: base}})); err != nil {
 		tb.Fatalf("record a use between purge batches: %v", err)
 	}
 	_, err := st.Tokens.Update(ctx, userID, otherID, func(t *apitoken.Token) error {

@@ -35,6 +35,15 @@ type tokenRow struct {
 	// its latest change (see changes.go).
 	ClaimExpiration time.Time `gorm:"column:claim_expiration"`
 	ChangeSeq       int64     `gorm:"column:change_seq"`
+	// The rotation links, the leak report and the recent clients (lines:
+	// see encodeClients) of migration 0007.
+	RotatedFrom    *string    `gorm:"column:rotated_from"`
+	RotatedTo      *string    `gorm:"column:rotated_to"`
+	RetirePrevious bool       `gorm:"column:retire_previous_on_use"`
+	LeakedAt       *time.Time `gorm:"column:leaked_at"`
+	LeakURL        *string    `gorm:"column:leak_url"`
+	LeakSource     *string    `gorm:"column:leak_source"`
+	RecentClients  *string    `gorm:"column:recent_clients"`
 }
 
 func (tokenRow) TableName() string { return "api_tokens" }
@@ -57,10 +66,18 @@ func newTokenRow(t *apitoken.Token) (tokenRow, error) {
 		UpdatedAt:   dbTime(t.UpdatedAt),
 
 		ClaimExpiration: dbTime(t.ClaimExpiration),
+
+		RotatedFrom:    strPtr(t.RotatedFrom),
+		RotatedTo:      strPtr(t.RotatedTo),
+		RetirePrevious: t.RetirePrevious,
+		LeakedAt:       dbTimePtr(t.LeakedAt),
+		LeakURL:        strPtr(t.LeakURL),
+		LeakSource:     strPtr(t.LeakSource),
 	}
 	if r.ClaimExpiration.IsZero() {
 		r.ClaimExpiration = r.Expiration
 	}
+	r.RecentClients = encodeClients(t.RecentClients)
 	if len(t.Resources) > 0 {
 		b, err := json.Marshal(t.Resources)
 		if err != nil {
@@ -76,7 +93,7 @@ func newTokenRow(t *apitoken.Token) (tokenRow, error) {
 func (r tokenRow) normalized() tokenRow {
 	r.Expiration, r.ClaimExpiration = dbTime(r.Expiration), dbTime(r.ClaimExpiration)
 	r.CreatedAt, r.UpdatedAt = dbTime(r.CreatedAt), dbTime(r.UpdatedAt)
-	r.RevokedAt, r.LastUsedAt = dbTimePtr(r.RevokedAt), dbTimePtr(r.LastUsedAt)
+	r.RevokedAt, r.LastUsedAt, r.LeakedAt = dbTimePtr(r.RevokedAt), dbTimePtr(r.LastUsedAt), dbTimePtr(r.LeakedAt)
 	return r
 }
 
@@ -98,11 +115,21 @@ func (r *tokenRow) token() (apitoken.Token, error) {
 		UpdatedAt:   r.UpdatedAt.UTC(),
 
 		ClaimExpiration: r.ClaimExpiration.UTC(),
+
+		RotatedFrom:    deref(r.RotatedFrom),
+		RotatedTo:      deref(r.RotatedTo),
+		RetirePrevious: r.RetirePrevious,
+		LeakedAt:       utcPtr(r.LeakedAt),
+		LeakURL:        deref(r.LeakURL),
+		LeakSource:     deref(r.LeakSource),
 	}
 	if r.Resources != nil {
 		if err := json.Unmarshal([]byte(*r.Resources), &t.Resources); err != nil {
 			return t, err
 		}
+	}
+	if r.RecentClients != nil {
+		t.RecentClients = decodeClients(*r.RecentClients)
 	}
 	return t, nil
 }
@@ -193,7 +220,8 @@ func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.T
 // PostgreSQL, which cannot infer the types of values selected into an
 // INSERT.
 var typedPlaceholders = "?::uuid, ?::uuid, ?::text, ?::text, ?::timestamptz, ?::text, ?::text, ?::boolean, " +
-	"?::timestamptz, ?::timestamptz, ?::text, ?::text, ?::bytea, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::bigint"
+	"?::timestamptz, ?::timestamptz, ?::text, ?::text, ?::bytea, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::bigint, " +
+	"?::uuid, ?::uuid, ?::boolean, ?::timestamptz, ?::text, ?::text, ?::text"
 
 // CountLive returns how many of the user's tokens are neither revoked nor
 // expired at now, from the counts (liveSQL). With lock, it first
@@ -245,7 +273,12 @@ func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) (apitoken.To
 	defer done()
 	db := ts.s.conn(ctx)
 	var page apitoken.TokenPage
-	if page.Total, err = ts.count(db, f); err != nil {
+	if f.Inventory.Any() {
+		page.Total, err = ts.countInventory(db, f)
+	} else {
+		page.Total, err = ts.count(db, f)
+	}
+	if err != nil {
 		return page, ts.s.wrap(err, "")
 	}
 	rows, more, err := ts.page(db, f)
@@ -270,18 +303,11 @@ func (ts *Tokens) page(db *gorm.DB, f apitoken.TokenFilter) (rows []tokenRow, mo
 	// The page reads the list index, in its order. SQLite, which keeps no
 	// statistics unless asked, would rather pick the index of live tokens
 	// for a status filter, and sort every token the user has.
-	index := "api_tokens_created"
-	if f.UserID != "" {
-		index = "api_tokens_user_created"
-	}
 	q := db.Model(&tokenRow{})
 	if ts.s.dialect == SQLite {
-		q = q.Table("api_tokens INDEXED BY " + index)
+		q = q.Table("api_tokens INDEXED BY " + listIndex(f))
 	}
-	if f.UserID != "" {
-		q = q.Where("user_id = ?", f.UserID)
-	}
-	q = q.Where(statusCondition(f.Statuses, dbTime(f.Now)))
+	q = q.Where(listCondition(f))
 	// A page before a position is read backwards from it.
 	backwards := f.Before != nil
 	order, past := "created_at, id", ">"
@@ -329,6 +355,11 @@ func statusCondition(statuses []apitoken.Status, now time.Time) clause.Expressio
 		}
 		or = append(or, clause.And(and...))
 	}
+	if len(or) == 1 {
+		// GORM joins an OR of one condition to the conditions before it
+		// with OR, as if it came from db.Or.
+		return or[0]
+	}
 	return clause.Or(or...)
 }
 
@@ -351,39 +382,85 @@ func (ts *Tokens) Update(ctx context.Context, userID, id string, fn func(*apitok
 		if err := lockForUpdate(tx).Where("id = ? AND user_id = ?", id, userID).Take(&old).Error; err != nil {
 			return err
 		}
-		var err error
-		if t, err = old.token(); err != nil {
-			return err
+		after, err := ts.apply(tx, []tokenRow{old}, fn)
+		if err == nil {
+			t = after[0]
 		}
-		if err := fn(&t); err != nil {
-			return err
-		}
-		row, err := newTokenRow(&t)
-		if err != nil {
-			return err
-		}
-		row.ChangeSeq, row.UpdatedAt = old.ChangeSeq, old.UpdatedAt
-		if reflect.DeepEqual(row.normalized(), old.normalized()) {
-			t, err = old.token()
-			return err
-		}
-		if row.ChangeSeq, err = ts.s.nextChange(tx); err != nil {
-			return err
-		}
-		row.UpdatedAt = dbTime(t.UpdatedAt)
-		if err := tx.Save(&row).Error; err != nil {
-			return err
-		}
-		if err := recordCounts(tx, []tokenRow{old}, []tokenRow{row}); err != nil {
-			return err
-		}
-		t, err = row.token() // the state as stored, times at their stored precision
 		return err
 	})
 	if err != nil {
 		return apitoken.Token{}, ts.s.wrap(err, tokenNotFound)
 	}
 	return t, nil
+}
+
+// UpdateEach changes the tokens with the ids, whoever's they are, in one
+// transaction (the caller's, within InTx): fn edits each one's current
+// state, read with the rows locked in id order on PostgreSQL, so that two
+// transactions locking some of the same rows never deadlock. The tokens
+// whose state changed take one change number between them. It returns the
+// tokens as stored after, in id order; ids not found are left out.
+func (ts *Tokens) UpdateEach(ctx context.Context, ids []string, fn func(*apitoken.Token) error) ([]apitoken.Token, error) {
+	var out []apitoken.Token
+	err := ts.s.tx(ctx, func(tx *gorm.DB) error {
+		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), maxRowsPerStatement) {
+			var old []tokenRow
+			if err := lockForUpdate(tx).Where("id IN ?", chunk).Order("id").Find(&old).Error; err != nil {
+				return err
+			}
+			after, err := ts.apply(tx, old, fn)
+			if err != nil {
+				return err
+			}
+			out = append(out, after...)
+		}
+		return nil
+	})
+	return out, ts.s.wrap(err, "")
+}
+
+// apply lets fn change the tokens of the rows, read in the transaction
+// tx, and writes back those whose state changed, with one change number
+// between them and the differences to the counts. It returns the tokens
+// as stored after, times at their stored precision.
+func (ts *Tokens) apply(tx *gorm.DB, olds []tokenRow, fn func(*apitoken.Token) error) ([]apitoken.Token, error) {
+	out := make([]apitoken.Token, len(olds))
+	var before, after []tokenRow
+	seq := int64(0)
+	for i, old := range olds {
+		t, err := old.token()
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(&t); err != nil {
+			return nil, err
+		}
+		row, err := newTokenRow(&t)
+		if err != nil {
+			return nil, err
+		}
+		row.ChangeSeq, row.UpdatedAt = old.ChangeSeq, old.UpdatedAt
+		if reflect.DeepEqual(row.normalized(), old.normalized()) {
+			if out[i], err = old.token(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if seq == 0 {
+			if seq, err = ts.s.nextChange(tx); err != nil {
+				return nil, err
+			}
+		}
+		row.ChangeSeq, row.UpdatedAt = seq, dbTime(t.UpdatedAt)
+		if err := tx.Save(&row).Error; err != nil {
+			return nil, err
+		}
+		before, after = append(before, old), append(after, row)
+		if out[i], err = row.token(); err != nil {
+			return nil, err
+		}
+	}
+	return out, recordCounts(tx, before, after)
 }
 
 type credentialRow struct {

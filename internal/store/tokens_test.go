@@ -400,11 +400,11 @@ func TestTokensRecordUses(t *testing.T) {
 			t.Fatalf("RecordUses(nothing): %v", err)
 		}
 		t1 := base.Add(time.Minute)
-		err := f.st.Tokens.RecordUses(ctx, map[string]apitoken.Use{
+		err := f.st.Tokens.RecordUses(ctx, usages(map[string]apitoken.Use{
 			a.ID:             {At: t1, IP: netip.MustParseAddr("203.0.113.7")},
 			b.ID:             {At: t1.Add(time.Second), IP: netip.MustParseAddr("2001:db8::1")},
 			uuid.NewString(): {At: t1}, // a token deleted meanwhile
-		})
+		}))
 		if err != nil {
 			t.Fatalf("RecordUses: %v", err)
 		}
@@ -416,13 +416,13 @@ func TestTokensRecordUses(t *testing.T) {
 		}
 
 		// A use reported late, older than the one stored, is ignored.
-		if err := f.st.Tokens.RecordUses(ctx, map[string]apitoken.Use{a.ID: {At: t1.Add(-time.Second), IP: netip.MustParseAddr("198.51.100.1")}}); err != nil {
+		if err := f.st.Tokens.RecordUses(ctx, usages(map[string]apitoken.Use{a.ID: {At: t1.Add(-time.Second), IP: netip.MustParseAddr("198.51.100.1")}})); err != nil {
 			t.Fatal(err)
 		}
 		if at, ip, _ := lastUse(a.ID); !at.Equal(ms(t1)) || ip != "203.0.113.7" {
 			t.Fatalf("an older use overwrote the latest: %v from %q", at, ip)
 		}
-		if err := f.st.Tokens.RecordUses(ctx, map[string]apitoken.Use{a.ID: {At: t1.Add(time.Second), IP: netip.MustParseAddr("198.51.100.1")}}); err != nil {
+		if err := f.st.Tokens.RecordUses(ctx, usages(map[string]apitoken.Use{a.ID: {At: t1.Add(time.Second), IP: netip.MustParseAddr("198.51.100.1")}})); err != nil {
 			t.Fatal(err)
 		}
 		if at, ip, _ := lastUse(a.ID); !at.Equal(ms(t1.Add(time.Second))) || ip != "198.51.100.1" {
@@ -440,7 +440,7 @@ func TestTokensRecordUsesKeepsTheLaterOfTwoUsesInOneMillisecond(t *testing.T) {
 		// Two flushes of uses within the same millisecond, the precision
 		// stored: the later flush holds the later use, and wins.
 		for _, u := range []apitoken.Use{{At: at, IP: netip.MustParseAddr("198.51.100.4")}, {At: at.Add(300 * time.Microsecond), IP: netip.MustParseAddr("127.0.0.1")}} {
-			if err := f.st.Tokens.RecordUses(ctx, map[string]apitoken.Use{a.ID: u}); err != nil {
+			if err := f.st.Tokens.RecordUses(ctx, usages(map[string]apitoken.Use{a.ID: u})); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -479,7 +479,7 @@ func TestTokensRecordUsesFromTwoReplicasAtOnceNeverDeadlocks(t *testing.T) {
 					for j, id := range ids {
 						uses[id] = apitoken.Use{At: base.Add(time.Duration((2*i+r)*len(ids)+j) * time.Millisecond), IP: netip.MustParseAddr("192.0.2.1")}
 					}
-					errs <- st.Tokens.RecordUses(context.Background(), uses)
+					errs <- st.Tokens.RecordUses(context.Background(), usages(uses))
 				}
 			}()
 		}

@@ -5,7 +5,9 @@
 package tokendtest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"maps"
@@ -185,6 +187,36 @@ func (s *Server) Revoke(userID, tokenID string) {
 	if resp.StatusCode != http.StatusOK {
 		s.tb.Fatalf("tokendtest: revoke: %s", resp.Status)
 	}
+}
+
+// Rotate rotates the token through the HTTP API, as the admin, with the
+// rotation's attributes (SPEC §6), and returns the new token string.
+func (s *Server) Rotate(userID, tokenID string, attrs map[string]any) string {
+	s.tb.Helper()
+	body, err := json.Marshal(map[string]any{"data": map[string]any{"type": "apiTokenRotation", "attributes": attrs}})
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/users/"+userID+"/api-tokens/"+tokenID+"/rotate", bytes.NewReader(body))
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken)
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Data struct{ Attributes map[string]any }
+	}
+	err = json.NewDecoder(resp.Body).Decode(&doc)
+	token, _ := doc.Data.Attributes["token"].(string)
+	if err != nil || resp.StatusCode != http.StatusCreated || token == "" {
+		s.tb.Fatalf("tokendtest: rotate: %s, %v", resp.Status, err)
+	}
+	return token
 }
 
 // Scopes joins scopes for Mint.

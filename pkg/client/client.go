@@ -66,6 +66,38 @@ type Token struct {
 	LastUsedAt  *time.Time `json:"lastUsedAt,omitempty"`
 	LastUsedIP  string     `json:"lastUsedIp,omitempty"`
 	Token       string     `json:"token,omitempty"`
+	// RotatedFrom is the id of the token this one replaced, RotatedTo
+	// of the token that replaced this one.
+	RotatedFrom string `json:"rotatedFrom,omitempty"`
+	RotatedTo   string `json:"rotatedTo,omitempty"`
+	// LeakedAt is when the token was reported leaked, LeakURL and
+	// LeakSource where.
+	LeakedAt   *time.Time `json:"leakedAt,omitempty"`
+	LeakURL    string     `json:"leakUrl,omitempty"`
+	LeakSource string     `json:"leakSource,omitempty"`
+	// RecentClients are the latest use from each of the token's last
+	// few client addresses, newest first.
+	RecentClients []RecentClient `json:"recentClients,omitempty"`
+}
+
+// RecentClient is a token's latest use from one address.
+type RecentClient struct {
+	IP        string    `json:"ip"`
+	UserAgent string    `json:"userAgent,omitempty"`
+	UsedAt    time.Time `json:"usedAt"`
+}
+
+// TokenRotation describes a rotation; zero fields take tokend's defaults.
+type TokenRotation struct {
+	// Expiration is the new token's; by default the old one's lifetime
+	// from now.
+	Expiration time.Time
+	// PreviousExpiration is when the old token stops working, at most 7
+	// days ahead; by default at once.
+	PreviousExpiration time.Time
+	// RetirePreviousOnFirstUse retires the old token at the new one's
+	// first successful use, if sooner.
+	RetirePreviousOnFirstUse bool
 }
 
 // Resource restricts a token to some resources of a type.
@@ -128,11 +160,18 @@ type Page struct {
 }
 
 // TokenFilter narrows a list of tokens. Statuses nil lists every status
-// but revoked.
+// but revoked; the zero value of each inventory filter selects every
+// token.
 type TokenFilter struct {
 	Page
 	Statuses []string
 	Newest   bool
+	// ExpiresBefore selects the tokens expiring before it,
+	// LastUsedBefore those last used before it or never, Leaked those
+	// reported leaked (true) or not (false), Scope those holding it.
+	ExpiresBefore, LastUsedBefore time.Time
+	Leaked                        *bool
+	Scope                         string
 }
 
 // Error is a refusal by tokend: the HTTP status and the JSON:API error
@@ -205,17 +244,20 @@ type resource struct {
 	} `json:"relationships,omitempty"`
 }
 
-// do sends a request and decodes a JSON:API answer's data into out, a
-// *resource or *[]resource, when out is not nil; total receives
-// meta.pagination.total when set.
-// listMeta is what a list answer says of the list beside its page.
+// listMeta is what a list answer says of the list beside its page, or a
+// revoke-all answer of what it revoked.
 type listMeta struct {
 	Total int
 	// Next is the cursor of links.next (page[after]), "" on the last page
 	// or when the next link is by offset.
 	Next string
+	// Revoked is meta.revoked.
+	Revoked int
 }
 
+// do sends a request and decodes a JSON:API answer's data into out, a
+// *resource or *[]resource, when out is not nil, and what its meta and
+// links say into list when list is not nil.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, out any, list *listMeta) error {
 	var rd io.Reader
 	if body != nil {
@@ -252,7 +294,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if err != nil {
 		return err
 	}
-	if out == nil {
+	if out == nil && list == nil {
 		return nil
 	}
 	var doc struct {
@@ -261,6 +303,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			Pagination struct {
 				Total int `json:"total"`
 			} `json:"pagination"`
+			Revoked int `json:"revoked"`
 		} `json:"meta"`
 		Links struct {
 			Next string `json:"next"`
@@ -270,10 +313,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return fmt.Errorf("tokend: the answer to %s %s is not JSON: %w", method, path, err)
 	}
 	if list != nil {
-		list.Total = doc.Meta.Pagination.Total
+		list.Total, list.Revoked = doc.Meta.Pagination.Total, doc.Meta.Revoked
 		if next, err := url.Parse(doc.Links.Next); err == nil {
 			list.Next = next.Query().Get("page[after]")
 		}
+	}
+	if out == nil {
+		return nil
 	}
 	if err := json.Unmarshal(doc.Data, out); err != nil {
 		return fmt.Errorf("tokend: the answer to %s %s holds no %T: %w", method, path, out, err)

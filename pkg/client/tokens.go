@@ -6,6 +6,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -60,6 +61,18 @@ func tokenQuery(f TokenFilter) url.Values {
 	}
 	if f.Newest {
 		q.Set("sort", "-createdAt")
+	}
+	if !f.ExpiresBefore.IsZero() {
+		q.Set("filter[expiresBefore]", f.ExpiresBefore.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.LastUsedBefore.IsZero() {
+		q.Set("filter[lastUsedBefore]", f.LastUsedBefore.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Leaked != nil {
+		q.Set("filter[leaked]", strconv.FormatBool(*f.Leaked))
+	}
+	if f.Scope != "" {
+		q.Set("filter[scope]", f.Scope)
 	}
 	return q
 }
@@ -150,6 +163,35 @@ func (c *Client) UpdateToken(ctx context.Context, userID, tokenID string, u Toke
 // revoked token changes nothing.
 func (c *Client) RevokeToken(ctx context.Context, userID, tokenID string) (Token, error) {
 	return c.oneToken(ctx, http.MethodDelete, tokensPath(userID)+"/"+pathID(tokenID), nil)
+}
+
+// RotateToken replaces one of the user's tokens with a new one, which it
+// returns with its token string, shown this once: the same description,
+// scope and restrictions, and the rotation's expiration. The old token
+// stops working at the rotation's PreviousExpiration (by default at once),
+// or at the new one's first successful use with RetirePreviousOnFirstUse.
+// A token may rotate itself, to renew its own credential.
+func (c *Client) RotateToken(ctx context.Context, userID, tokenID string, r TokenRotation) (Token, error) {
+	attrs := map[string]any{}
+	if !r.Expiration.IsZero() {
+		attrs["expiration"] = r.Expiration.UTC().Format(time.RFC3339)
+	}
+	if !r.PreviousExpiration.IsZero() {
+		attrs["previousExpiration"] = r.PreviousExpiration.UTC().Format(time.RFC3339)
+	}
+	if r.RetirePreviousOnFirstUse {
+		attrs["retirePreviousOnFirstUse"] = true
+	}
+	return c.oneToken(ctx, http.MethodPost, tokensPath(userID)+"/"+pathID(tokenID)+"/rotate",
+		map[string]any{"type": "apiTokenRotation", "attributes": attrs})
+}
+
+// RevokeAllTokens revokes every token of the user that works or could work
+// again, and returns how many; again, it revokes none.
+func (c *Client) RevokeAllTokens(ctx context.Context, userID string) (int, error) {
+	var list listMeta
+	err := c.do(ctx, http.MethodDelete, tokensPath(userID), nil, nil, nil, &list)
+	return list.Revoked, err
 }
 
 // RevokeByValue revokes the token whose string is token, on the authority
