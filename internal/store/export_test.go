@@ -39,6 +39,10 @@ func InsertTokenRow(ctx context.Context, s *Store, t *apitoken.Token) error {
 // batches that stay small and quick.
 func SetPurgeBatch(s *Store, n int) { s.Tokens.purgeBatch, s.Tokens.noPurgePause = n, true }
 
+// KeepPurgePause has the store's Purge pause between batches again, as in
+// production, after SetPurgeBatch.
+func KeepPurgePause(s *Store) { s.Tokens.noPurgePause = false }
+
 // PurgePause returns how long the store's Purge pauses after a batch that
 // took took.
 func PurgePause(s *Store, took time.Duration) time.Duration { return s.Tokens.purgePause(took) }
