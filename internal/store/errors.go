@@ -75,13 +75,15 @@ func classify(dialect string, err error) failure {
 	if dialect == SQLite && errors.Is(err, context.DeadlineExceeded) {
 		return busy
 	}
-	// Deadlines first: pgx reports a statement cut short by its deadline
-	// as a timeout, whatever else it wraps.
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
-		return outage
-	}
+	// A caller that hung up first: pgx reports any statement whose
+	// context ended as a timeout, canceled or past its deadline, and a
+	// request canceled just as its statement was sent must not mark the
+	// database down for every other request.
 	if errors.Is(err, context.Canceled) {
 		return canceled
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
+		return outage
 	}
 	var connectErr *pgconn.ConnectError
 	var opErr *net.OpError

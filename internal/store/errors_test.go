@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	_ "github.com/glebarez/go-sqlite" // the "sqlite" database/sql driver the store uses
 
@@ -47,6 +49,28 @@ func TestFailuresAreClassifiedPrecisely(t *testing.T) {
 			_, err := st.Users.Get(ctx, uuid.NewString())
 			check(t, err, unavailable)
 		})
+		// pgx reports a statement whose context ended before it was sent
+		// as a timeout, whether the deadline passed or the caller hung up.
+		if d == store.Postgres {
+			t.Run("a request canceled as its statement is sent is not an outage", func(t *testing.T) {
+				st := MustOpenDB(t, d)
+				conn, err := pgx.Connect(context.Background(), store.DSN(st))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				_, err = conn.Exec(ctx, "SELECT 1")
+				if !pgconn.Timeout(err) {
+					t.Fatalf("pgx's error %v is no longer a timeout: this test no longer covers the case", err)
+				}
+				check(t, store.Wrap(st, err), unavailable)
+				if st.Down() {
+					t.Error("the store marked the database down")
+				}
+			})
+		}
 		// A PostgreSQL server that does not answer in time is down; an
 		// SQLite file is local, and time past a deadline was spent waiting
 		// for its write lock.

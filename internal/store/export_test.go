@@ -48,3 +48,6 @@ func OnPurgeBatch(s *Store, fn func(n int64)) { s.Tokens.afterPurgeBatch = fn }
 // PurgeSQL returns the statement of one batch of the store's Purge, for
 // checking its plan.
 func PurgeSQL(s *Store) string { return s.Tokens.purgeSQL() }
+
+// DSN returns the connection string the store opened.
+func DSN(s *Store) string { return s.dsn }

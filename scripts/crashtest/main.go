@@ -39,6 +39,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -91,7 +92,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	// On a failure tokend's log stays, for whoever looks into it.
+	failed := true
+	defer func() {
+		if failed {
+			fmt.Fprintf(stderr, "crashtest: tokend's output is in %s\n", filepath.Join(work, "tokend.log"))
+			return
+		}
+		os.RemoveAll(work)
+	}()
 	url, drop, err := database(ctx, c, work)
 	if err != nil {
 		return err
@@ -108,10 +117,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	r, err := test(ctx, c, srv)
 	if err != nil {
-		return fmt.Errorf("%w (tokend's log: %s)", err, srv.logPath)
+		srv.printLog(stderr, 40)
+		return err
 	}
 	r.print(stdout)
-	if r.failed() {
+	if failed = r.failed(); failed {
+		srv.printLog(stderr, 40)
 		return fmt.Errorf("%d lost, %d half done, %d wrong answers, %d changes acknowledged after the last disruption",
 			r.lost, r.halfDone, r.wrong, r.recovered)
 	}

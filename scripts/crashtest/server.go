@@ -132,6 +132,19 @@ func (s *server) stop() {
 	s.log.Close()
 }
 
+// printLog writes the last n lines of tokend's output to w.
+func (s *server) printLog(w io.Writer, n int) {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	fmt.Fprintf(w, "crashtest: the last %d lines of tokend's output:\n", min(n, len(lines)))
+	for _, l := range lines[max(0, len(lines)-n):] {
+		fmt.Fprintln(w, "  "+l)
+	}
+}
+
 // database returns the URL tokend runs on, and what removes it at the end.
 func database(ctx context.Context, c config, work string) (string, func(), error) {
 	nothing := func() {}
