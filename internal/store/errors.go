@@ -103,11 +103,14 @@ const (
 	detailCanceled = "The request was canceled."
 )
 
-// wrap translates a database error into an application error. notFound is
-// the detail for a missing row; "" treats a missing row as internal. A
-// database that cannot be reached, is busy, or was given up on is
-// unavailable; only an outage says the database is down.
-func (s *Store) wrap(err error, notFound string) error {
+// wrap translates a database error of a call made with ctx into an
+// application error. notFound is the detail for a missing row; "" treats a
+// missing row as internal. A database that cannot be reached, is busy, or
+// was given up on is unavailable; only an outage says the database is
+// down, and never for a call whose caller hung up: the driver closes a
+// connection whose statement was canceled, and reports that as a lost
+// connection or a timeout.
+func (s *Store) wrap(ctx context.Context, err error, notFound string) error {
 	var appErr *apitoken.Error
 	switch {
 	case err == nil:
@@ -119,7 +122,11 @@ func (s *Store) wrap(err error, notFound string) error {
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return &apitoken.Error{Code: apitoken.Conflict, Detail: "already exists", Err: err}
 	}
-	switch classify(s.dialect, err) {
+	f := classify(s.dialect, err)
+	if f == outage && errors.Is(ctx.Err(), context.Canceled) {
+		f = canceled
+	}
+	switch f {
 	case outage:
 		s.noticeOutage()
 		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailOutage, Err: fmt.Errorf("%w: %w", ErrOutage, err)}

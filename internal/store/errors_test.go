@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"path/filepath"
 	"strconv"
@@ -87,6 +88,18 @@ func TestFailuresAreClassifiedPrecisely(t *testing.T) {
 			check(t, err, want)
 		})
 	}
+	t.Run("a connection lost by a call whose caller hung up is not an outage", func(t *testing.T) {
+		// The driver closes the connection of a canceled statement, and
+		// the next statement of its transaction finds it closed.
+		st := MustOpenDB(t, store.SQLite)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		check(t, store.WrapCall(ctx, st, driver.ErrBadConn), unavailable)
+		if st.Down() {
+			t.Error("the store marked the database down")
+		}
+		check(t, store.WrapCall(context.Background(), st, driver.ErrBadConn), down)
+	})
 	t.Run("a refused connection is an outage", func(t *testing.T) {
 		_, err := store.Open(context.Background(), "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
 		check(t, err, down)

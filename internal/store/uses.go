@@ -45,7 +45,7 @@ func (ts *Tokens) RecordUses(ctx context.Context, uses map[string]apitoken.Use) 
 		}
 		return nil
 	})
-	return ts.s.wrap(err, "")
+	return ts.s.wrap(ctx, err, "")
 }
 
 // recordUsesSQL returns the statement that records n uses.
