@@ -85,10 +85,16 @@ func classify(dialect string, err error) failure {
 	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
 		return outage
 	}
+	// A pooled connection found closed is one connection's trouble, not
+	// the database's: the driver closes a connection whose statement was
+	// canceled, and database/sql hands on what it could not retry. A
+	// database that is down fails the next connection attempt.
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return busy
+	}
 	var connectErr *pgconn.ConnectError
 	var opErr *net.OpError
 	if errors.As(err, &connectErr) || errors.As(err, &opErr) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return outage

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -88,17 +89,22 @@ func TestFailuresAreClassifiedPrecisely(t *testing.T) {
 			check(t, err, want)
 		})
 	}
-	t.Run("a connection lost by a call whose caller hung up is not an outage", func(t *testing.T) {
-		// The driver closes the connection of a canceled statement, and
-		// the next statement of its transaction finds it closed.
+	t.Run("a call whose caller hung up is not an outage, whatever the driver says", func(t *testing.T) {
+		// pgx closes the connection of a canceled statement, and reports
+		// the statement as one that lost its connection.
 		st := MustOpenDB(t, store.SQLite)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		check(t, store.WrapCall(ctx, st, driver.ErrBadConn), unavailable)
+		check(t, store.WrapCall(ctx, st, io.ErrUnexpectedEOF), unavailable)
 		if st.Down() {
 			t.Error("the store marked the database down")
 		}
-		check(t, store.WrapCall(context.Background(), st, driver.ErrBadConn), down)
+		check(t, store.WrapCall(context.Background(), st, io.ErrUnexpectedEOF), down)
+	})
+	t.Run("a pooled connection found closed is not an outage", func(t *testing.T) {
+		st := MustOpenDB(t, store.SQLite)
+		check(t, store.Wrap(st, driver.ErrBadConn), unavailable)
+		check(t, store.Wrap(st, sql.ErrConnDone), unavailable)
 	})
 	t.Run("a refused connection is an outage", func(t *testing.T) {
 		_, err := store.Open(context.Background(), "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
