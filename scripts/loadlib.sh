@@ -100,7 +100,8 @@ p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2
 	# Gateways connect from loopback; tokend believes their X-Forwarded-For.
 	export TOKEND_TRUSTED_PROXIES=${TOKEND_TRUSTED_PROXIES:-127.0.0.1/32}
 	"$LOAD_WORK/tokend" serve >"$LOAD_WORK/tokend.out" 2>"$LOAD_WORK/tokend.err" &
-	LOAD_PIDS+=($!)
+	TOKEND_PID=$!
+	LOAD_PIDS+=("$TOKEND_PID")
 	load_wait_http "http://$TOKEND_ADDR/readyz" || { cat "$LOAD_WORK/tokend.err" >&2; exit 1; }
 	local user
 	user=$("$LOAD_WORK/tokend" users create --email "load-$$@example.com" --role member 2>>"$LOAD_WORK/cli.err")
@@ -110,6 +111,12 @@ p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2
 	status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEND_LOAD_TOKEN" \
 		"http://$TOKEND_ADDR/auth?scope=customers")
 	[[ $status == 200 ]] || { echo "$0: tokend answered $status to the load token" >&2; exit 1; }
+}
+
+# load_cpu_ms prints the CPU time, user and system, a process has used so
+# far, in milliseconds.
+load_cpu_ms() {
+	awk -v tck="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / tck) }' "/proc/$1/stat"
 }
 
 # load_wrk runs wrk with the shared shape and prints one line:

@@ -252,14 +252,68 @@ func FormatTime(t time.Time) string {
 // second, the precision of a token's exp claim: the expiration tokend
 // stores and shows is then exactly the one in the token.
 func parseTime(field, s string) (time.Time, *Error) {
-	// Go also reads a comma before the fraction (ISO 8601 allows it), which
-	// RFC 3339 does not: refuse it rather than accept what other readers
-	// of the same document may not.
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || strings.ContainsRune(s, ',') {
+	// In UTC the year must still have four digits, or the time could not
+	// be written back.
+	if y := t.UTC().Year(); err != nil || !isRFC3339(s) || y < 0 || y > 9999 {
 		return time.Time{}, FieldErrorf(field, "%s must be an RFC 3339 date-time such as 2027-07-01T13:47:17.000Z", field)
 	}
 	return t.UTC().Truncate(time.Second), nil
+}
+
+// isRFC3339 reports whether s is spelled as RFC 3339's date-time
+// (section 5.6): two digits for every field but the year's four, a dot
+// before the fraction, Z or a numeric offset. Go's time.Parse reads more,
+// such as a one-digit hour or a comma before the fraction, which other
+// readers of the same document may refuse.
+func isRFC3339(s string) bool {
+	const layout = "dddd-dd-ddTdd:dd:dd"
+	if len(s) < len(layout)+1 {
+		return false
+	}
+	for i := 0; i < len(layout); i++ {
+		switch c := s[i]; layout[i] {
+		case 'd':
+			if c < '0' || c > '9' {
+				return false
+			}
+		case 'T':
+			if c != 'T' && c != 't' {
+				return false
+			}
+		default:
+			if c != layout[i] {
+				return false
+			}
+		}
+	}
+	rest := s[len(layout):]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	switch {
+	case rest == "Z" || rest == "z":
+		return true
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		return isDigits(rest[1:3]) && isDigits(rest[4:6])
+	}
+	return false
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // FormatDuration writes a duration in days when it is a whole number of

@@ -35,7 +35,7 @@ func (s *Store) ChangeSeq(ctx context.Context) (int64, error) {
 	defer done()
 	var seq int64
 	err = s.conn(ctx).Raw("SELECT seq FROM change_counter WHERE id = 1").Scan(&seq).Error
-	return seq, s.wrap(err, "")
+	return seq, s.wrap(ctx, err, "")
 }
 
 // Changes is what changed after a change number.
@@ -67,17 +67,17 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (Chang
 	}
 	db := s.conn(ctx)
 	if err := db.Model(&tokenRow{}).Where("change_seq > ?", since).Order("change_seq").Limit(limit+1).Pluck("id", &ch.Tokens).Error; err != nil {
-		return ch, s.wrap(err, "")
+		return ch, s.wrap(ctx, err, "")
 	}
 	if len(ch.Tokens) > limit {
 		ch.Tokens, ch.Truncated = ch.Tokens[:limit], true
 	}
 	if err := db.Model(&userRow{}).Where("change_seq > ?", since).Pluck("id", &ch.Users).Error; err != nil {
-		return ch, s.wrap(err, "")
+		return ch, s.wrap(ctx, err, "")
 	}
 	var keys int64
 	if err := db.Model(&keyRow{}).Where("change_seq > ?", since).Count(&keys).Error; err != nil {
-		return ch, s.wrap(err, "")
+		return ch, s.wrap(ctx, err, "")
 	}
 	ch.Keys = keys > 0
 	return ch, nil

@@ -288,5 +288,5 @@ func (ts *Tokens) foldBatch(ctx context.Context, batch int) (int, error) {
 		// token is purged in the end.
 		return tx.Exec("DELETE FROM token_counts WHERE n = 0").Error
 	})
-	return folded, ts.s.wrap(err, "")
+	return folded, ts.s.wrap(ctx, err, "")
 }

@@ -75,18 +75,26 @@ func classify(dialect string, err error) failure {
 	if dialect == SQLite && errors.Is(err, context.DeadlineExceeded) {
 		return busy
 	}
-	// Deadlines first: pgx reports a statement cut short by its deadline
-	// as a timeout, whatever else it wraps.
+	// A caller that hung up first: pgx reports any statement whose
+	// context ended as a timeout, canceled or past its deadline, and a
+	// request canceled just as its statement was sent must not mark the
+	// database down for every other request.
+	if errors.Is(err, context.Canceled) {
+		return canceled
+	}
 	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
 		return outage
 	}
-	if errors.Is(err, context.Canceled) {
-		return canceled
+	// A pooled connection found closed is one connection's trouble, not
+	// the database's: the driver closes a connection whose statement was
+	// canceled, and database/sql hands on what it could not retry. A
+	// database that is down fails the next connection attempt.
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return busy
 	}
 	var connectErr *pgconn.ConnectError
 	var opErr *net.OpError
 	if errors.As(err, &connectErr) || errors.As(err, &opErr) ||
-		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return outage
@@ -101,11 +109,14 @@ const (
 	detailCanceled = "The request was canceled."
 )
 
-// wrap translates a database error into an application error. notFound is
-// the detail for a missing row; "" treats a missing row as internal. A
-// database that cannot be reached, is busy, or was given up on is
-// unavailable; only an outage says the database is down.
-func (s *Store) wrap(err error, notFound string) error {
+// wrap translates a database error of a call made with ctx into an
+// application error. notFound is the detail for a missing row; "" treats a
+// missing row as internal. A database that cannot be reached, is busy, or
+// was given up on is unavailable; only an outage says the database is
+// down, and never for a call whose caller hung up: the driver closes a
+// connection whose statement was canceled, and reports that as a lost
+// connection or a timeout.
+func (s *Store) wrap(ctx context.Context, err error, notFound string) error {
 	var appErr *apitoken.Error
 	switch {
 	case err == nil:
@@ -117,7 +128,11 @@ func (s *Store) wrap(err error, notFound string) error {
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return &apitoken.Error{Code: apitoken.Conflict, Detail: "already exists", Err: err}
 	}
-	switch classify(s.dialect, err) {
+	f := classify(s.dialect, err)
+	if f == outage && errors.Is(ctx.Err(), context.Canceled) {
+		f = canceled
+	}
+	switch f {
 	case outage:
 		s.noticeOutage()
 		return &apitoken.Error{Code: apitoken.Unavailable, Detail: detailOutage, Err: fmt.Errorf("%w: %w", ErrOutage, err)}

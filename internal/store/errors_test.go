@@ -3,13 +3,17 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	_ "github.com/glebarez/go-sqlite" // the "sqlite" database/sql driver the store uses
 
@@ -47,6 +51,28 @@ func TestFailuresAreClassifiedPrecisely(t *testing.T) {
 			_, err := st.Users.Get(ctx, uuid.NewString())
 			check(t, err, unavailable)
 		})
+		// pgx reports a statement whose context ended before it was sent
+		// as a timeout, whether the deadline passed or the caller hung up.
+		if d == store.Postgres {
+			t.Run("a request canceled as its statement is sent is not an outage", func(t *testing.T) {
+				st := MustOpenDB(t, d)
+				conn, err := pgx.Connect(context.Background(), store.DSN(st))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				_, err = conn.Exec(ctx, "SELECT 1")
+				if !pgconn.Timeout(err) {
+					t.Fatalf("pgx's error %v is no longer a timeout: this test no longer covers the case", err)
+				}
+				check(t, store.Wrap(st, err), unavailable)
+				if st.Down() {
+					t.Error("the store marked the database down")
+				}
+			})
+		}
 		// A PostgreSQL server that does not answer in time is down; an
 		// SQLite file is local, and time past a deadline was spent waiting
 		// for its write lock.
@@ -63,6 +89,23 @@ func TestFailuresAreClassifiedPrecisely(t *testing.T) {
 			check(t, err, want)
 		})
 	}
+	t.Run("a call whose caller hung up is not an outage, whatever the driver says", func(t *testing.T) {
+		// pgx closes the connection of a canceled statement, and reports
+		// the statement as one that lost its connection.
+		st := MustOpenDB(t, store.SQLite)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		check(t, store.WrapCall(ctx, st, io.ErrUnexpectedEOF), unavailable)
+		if st.Down() {
+			t.Error("the store marked the database down")
+		}
+		check(t, store.WrapCall(context.Background(), st, io.ErrUnexpectedEOF), down)
+	})
+	t.Run("a pooled connection found closed is not an outage", func(t *testing.T) {
+		st := MustOpenDB(t, store.SQLite)
+		check(t, store.Wrap(st, driver.ErrBadConn), unavailable)
+		check(t, store.Wrap(st, sql.ErrConnDone), unavailable)
+	})
 	t.Run("a refused connection is an outage", func(t *testing.T) {
 		_, err := store.Open(context.Background(), "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2")
 		check(t, err, down)

@@ -9,7 +9,10 @@ import (
 
 // Wrap exposes the store's error translation to the black-box tests, for
 // errors they cause outside the store.
-func Wrap(s *Store, err error) error { return s.wrap(err, "") }
+func Wrap(s *Store, err error) error { return s.wrap(context.Background(), err, "") }
+
+// WrapCall exposes the store's error translation of a call made with ctx.
+func WrapCall(ctx context.Context, s *Store, err error) error { return s.wrap(ctx, err, "") }
 
 // SetBulkChunk sets how many tokens BulkCreate writes in one transaction,
 // for tests of several chunks that stay small, and returns the old value.
@@ -63,3 +66,6 @@ func SetRevokeAllBatch(n int) (restore func()) {
 	revokeAllBatch = map[string]int{SQLite: n, Postgres: n}
 	return func() { revokeAllBatch = old }
 }
+
+// DSN returns the connection string the store opened.
+func DSN(s *Store) string { return s.dsn }

@@ -68,7 +68,7 @@ func (ts *Tokens) scanStates(ctx context.Context, out []apitoken.TokenState, con
 	rows, err := ts.s.conn(ctx).Raw("SELECT "+cols+" FROM api_tokens"+
 		" WHERE change_seq > 0 AND claim_expiration > ? AND "+cond+" ORDER BY change_seq, id LIMIT ?", args...).Rows()
 	if err != nil {
-		return out, ts.s.wrap(err, "")
+		return out, ts.s.wrap(ctx, err, "")
 	}
 	defer rows.Close()
 	var st apitoken.TokenState
@@ -79,7 +79,7 @@ func (ts *Tokens) scanStates(ctx context.Context, out []apitoken.TokenState, con
 	}
 	for rows.Next() {
 		if err := rows.Scan(dst...); err != nil {
-			return out, ts.s.wrap(err, "")
+			return out, ts.s.wrap(ctx, err, "")
 		}
 		if ts.s.dialect == SQLite {
 			if st, err = unpackState(packed); err != nil {
@@ -89,7 +89,7 @@ func (ts *Tokens) scanStates(ctx context.Context, out []apitoken.TokenState, con
 		st.Expiration, st.ClaimExpiration = st.Expiration.UTC(), st.ClaimExpiration.UTC()
 		out = append(out, st)
 	}
-	return out, ts.s.wrap(rows.Err(), "")
+	return out, ts.s.wrap(ctx, rows.Err(), "")
 }
 
 // unpackState parses the joined columns of scanStates on SQLite.
@@ -135,7 +135,7 @@ func (us *Users) ChangedUsers(ctx context.Context, after apitoken.Position, limi
 		err := us.s.conn(ctx).Model(&userRow{}).Select("id, disabled, change_seq").Where("change_seq > 0").
 			Where(cond, args...).Order("change_seq, id").Limit(limit - len(rows)).Find(&page).Error
 		rows = append(rows, page...)
-		return us.s.wrap(err, "")
+		return us.s.wrap(ctx, err, "")
 	}
 	if after.ID != "" {
 		if err := read("change_seq = ? AND id > ?", after.Change, after.ID); err != nil {

@@ -66,7 +66,7 @@ func (ks *Keys) ListKeys(ctx context.Context) ([]keys.Record, error) {
 	defer done()
 	var rows []keyRow
 	if err := ks.s.conn(ctx).Order("created_at, id").Find(&rows).Error; err != nil {
-		return nil, ks.s.wrap(err, "")
+		return nil, ks.s.wrap(ctx, err, "")
 	}
 	recs := make([]keys.Record, len(rows))
 	for i := range rows {
@@ -85,7 +85,7 @@ func (ks *Keys) ActiveKey(ctx context.Context) (keys.Record, error) {
 	var row keyRow
 	err = ks.s.conn(ctx).Where("status = ?", keys.Active).Take(&row).Error
 	if err != nil {
-		return keys.Record{}, ks.s.wrap(err, "no active signing key")
+		return keys.Record{}, ks.s.wrap(ctx, err, "no active signing key")
 	}
 	return row.record(), nil
 }
@@ -101,7 +101,7 @@ func (ks *Keys) InsertActiveKey(ctx context.Context, r keys.Record) error {
 		}
 		return tx.Create(&row).Error
 	})
-	err = ks.s.wrap(err, "")
+	err = ks.s.wrap(ctx, err, "")
 	if apitoken.ErrorCode(err) == apitoken.Conflict {
 		return apitoken.Errorf(apitoken.Conflict, "another signing key is active")
 	}
@@ -146,7 +146,7 @@ func (ks *Keys) RotateKey(ctx context.Context, next keys.Record, rotatedAt, reti
 		row.ChangeSeq = seq
 		return tx.Create(&row).Error
 	})
-	return ks.s.wrap(err, "no active signing key")
+	return ks.s.wrap(ctx, err, "no active signing key")
 }
 
 // RetireKey marks a key retired. Retiring the active key is a conflict: a
@@ -173,5 +173,5 @@ func (ks *Keys) RetireKey(ctx context.Context, id string, at time.Time) error {
 			"change_seq": seq,
 		}).Error
 	})
-	return ks.s.wrap(err, "signing key not found")
+	return ks.s.wrap(ctx, err, "signing key not found")
 }

@@ -27,11 +27,11 @@ func (s *Store) Listen(ctx context.Context) (*Listener, error) {
 	}
 	conn, err := pgx.Connect(ctx, s.dsn)
 	if err != nil {
-		return nil, s.wrap(err, "")
+		return nil, s.wrap(ctx, err, "")
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+ChangeChannel); err != nil {
 		conn.Close(context.Background())
-		return nil, s.wrap(err, "")
+		return nil, s.wrap(ctx, err, "")
 	}
 	return &Listener{s: s, conn: conn}, nil
 }
@@ -44,7 +44,7 @@ func (l *Listener) Wait(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return l.s.wrap(err, "")
+	return l.s.wrap(ctx, err, "")
 }
 
 // Seq returns the number of the latest committed change, read on the
@@ -52,7 +52,7 @@ func (l *Listener) Wait(ctx context.Context) error {
 func (l *Listener) Seq(ctx context.Context) (int64, error) {
 	var seq int64
 	err := l.conn.QueryRow(ctx, "SELECT seq FROM change_counter WHERE id = 1").Scan(&seq)
-	return seq, l.s.wrap(err, "")
+	return seq, l.s.wrap(ctx, err, "")
 }
 
 // Close closes the listening connection.

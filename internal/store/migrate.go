@@ -110,7 +110,7 @@ func (s *Store) migrate(ctx context.Context, upTo int) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, s.wrap(err, "")
+		return nil, s.wrap(ctx, err, "")
 	}
 	return applied, nil
 }
@@ -128,7 +128,7 @@ func (s *Store) Pending(ctx context.Context) ([]string, error) {
 		done, err = nil, nil // a database never migrated lacks them all
 	}
 	if err != nil {
-		return nil, s.wrap(err, "")
+		return nil, s.wrap(ctx, err, "")
 	}
 	var pending []string
 	for _, m := range ms {

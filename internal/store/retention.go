@@ -63,7 +63,7 @@ func (ts *Tokens) Purge(ctx context.Context, stoppedBefore, claimExpiredBefore t
 			select {
 			case <-ctx.Done():
 				pause.Stop()
-				return total, ts.s.wrap(ctx.Err(), "")
+				return total, ts.s.wrap(ctx, ctx.Err(), "")
 			case <-pause.C:
 			}
 		}
@@ -112,5 +112,5 @@ func (ts *Tokens) purgeOnce(ctx context.Context, q string, stoppedBefore, claimE
 		}
 		return recordCounts(tx, deleted, nil)
 	})
-	return int64(len(deleted)), ts.s.wrap(err, "")
+	return int64(len(deleted)), ts.s.wrap(ctx, err, "")
 }

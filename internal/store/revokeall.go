@@ -70,7 +70,7 @@ func (ts *Tokens) RevokeAll(ctx context.Context, userID string, now time.Time) (
 			select {
 			case <-ctx.Done():
 				pause.Stop()
-				return ids, ts.s.wrap(ctx.Err(), "")
+				return ids, ts.s.wrap(ctx, ctx.Err(), "")
 			case <-pause.C:
 			}
 			working = time.Now()
@@ -99,7 +99,7 @@ func (ts *Tokens) RevokeAll(ctx context.Context, userID string, now time.Time) (
 			return ids, nil
 		}
 		if err != nil {
-			return ids, ts.s.wrap(err, "")
+			return ids, ts.s.wrap(ctx, err, "")
 		}
 		for i := range after {
 			ids = append(ids, after[i].ID)

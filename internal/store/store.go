@@ -165,7 +165,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.wrap(sqlDB.PingContext(ctx), "")
+	return s.wrap(ctx, sqlDB.PingContext(ctx), "")
 }
 
 // Close closes the database.
@@ -188,7 +188,7 @@ type txKey struct{ s *Store }
 // transaction back and is returned. Called within a transaction, InTx joins
 // it.
 func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	return s.wrap(s.transact(ctx, fn), "")
+	return s.wrap(ctx, s.transact(ctx, fn), "")
 }
 
 // transact is InTx without translating the error, for store methods that

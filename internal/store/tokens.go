@@ -157,7 +157,7 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 	defer done()
 	row, err := newTokenRow(t)
 	if err != nil {
-		return ts.s.wrap(err, "")
+		return ts.s.wrap(ctx, err, "")
 	}
 	if ts.s.dialect == Postgres {
 		// One statement, one round trip, writes the row and its count.
@@ -166,7 +166,7 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 			strings.Repeat(", ?", len(copyColumns)-1)+") RETURNING user_id) "+
 			"INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t",
 			append(rowValues(&row, 0), k.class, k.day)...).Error
-		return ts.s.wrap(err, "")
+		return ts.s.wrap(ctx, err, "")
 	}
 	err = ts.s.tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Create(&row).Error; err != nil {
@@ -174,7 +174,7 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 		}
 		return recordCounts(tx, nil, []tokenRow{row})
 	})
-	return ts.s.wrap(err, "")
+	return ts.s.wrap(ctx, err, "")
 }
 
 // CreateBelow stores a new token's metadata if its user holds fewer than
@@ -185,7 +185,7 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.Time, below int64) (bool, error) {
 	row, err := newTokenRow(t)
 	if err != nil {
-		return false, ts.s.wrap(err, "")
+		return false, ts.s.wrap(ctx, err, "")
 	}
 	if ts.s.dialect != Postgres {
 		created := false
@@ -197,7 +197,7 @@ func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.T
 			created = true
 			return ts.Create(ctx, t)
 		})
-		return created, ts.s.wrap(err, "")
+		return created, ts.s.wrap(ctx, err, "")
 	}
 	ctx, done, err := ts.s.begin(ctx)
 	if err != nil {
@@ -213,7 +213,7 @@ func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.T
 		    RETURNING user_id
 		)
 		INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t`, args...)
-	return res.RowsAffected == 1, ts.s.wrap(res.Error, "")
+	return res.RowsAffected == 1, ts.s.wrap(ctx, res.Error, "")
 }
 
 // typedPlaceholders are the placeholders of copyColumns' values, typed for
@@ -240,7 +240,7 @@ func (ts *Tokens) CountLive(ctx context.Context, userID string, now time.Time, l
 		}
 		return tx.Raw("SELECT "+liveSQL, liveArgs(userID, now)...).Scan(&n).Error
 	})
-	return n, ts.s.wrap(err, "")
+	return n, ts.s.wrap(ctx, err, "")
 }
 
 // Get returns the token with the id, which must belong to the user unless
@@ -257,10 +257,10 @@ func (ts *Tokens) Get(ctx context.Context, userID, id string) (apitoken.Token, e
 		q = q.Where("user_id = ?", userID)
 	}
 	if err := q.Take(&row).Error; err != nil {
-		return apitoken.Token{}, ts.s.wrap(err, tokenNotFound)
+		return apitoken.Token{}, ts.s.wrap(ctx, err, tokenNotFound)
 	}
 	t, err := row.token()
-	return t, ts.s.wrap(err, "")
+	return t, ts.s.wrap(ctx, err, "")
 }
 
 // List returns a page of the tokens the filter selects, ordered by
@@ -279,17 +279,17 @@ func (ts *Tokens) List(ctx context.Context, f apitoken.TokenFilter) (apitoken.To
 		page.Total, err = ts.count(db, f)
 	}
 	if err != nil {
-		return page, ts.s.wrap(err, "")
+		return page, ts.s.wrap(ctx, err, "")
 	}
 	rows, more, err := ts.page(db, f)
 	if err != nil {
-		return page, ts.s.wrap(err, "")
+		return page, ts.s.wrap(ctx, err, "")
 	}
 	page.More = more || (f.After == nil && f.Before == nil && int64(f.Offset+len(rows)) < page.Total)
 	page.Tokens = make([]apitoken.Token, len(rows))
 	for i := range rows {
 		if page.Tokens[i], err = rows[i].token(); err != nil {
-			return page, ts.s.wrap(err, "")
+			return page, ts.s.wrap(ctx, err, "")
 		}
 	}
 	return page, nil
@@ -389,7 +389,7 @@ func (ts *Tokens) Update(ctx context.Context, userID, id string, fn func(*apitok
 		return err
 	})
 	if err != nil {
-		return apitoken.Token{}, ts.s.wrap(err, tokenNotFound)
+		return apitoken.Token{}, ts.s.wrap(ctx, err, tokenNotFound)
 	}
 	return t, nil
 }
@@ -416,7 +416,7 @@ func (ts *Tokens) UpdateEach(ctx context.Context, ids []string, fn func(*apitoke
 		}
 		return nil
 	})
-	return out, ts.s.wrap(err, "")
+	return out, ts.s.wrap(ctx, err, "")
 }
 
 // apply lets fn change the tokens of the rows, read in the transaction
@@ -495,11 +495,11 @@ func (ts *Tokens) Credential(ctx context.Context, id string) (apitoken.Token, ap
 		err = gorm.ErrRecordNotFound
 	}
 	if err != nil {
-		return apitoken.Token{}, apitoken.User{}, ts.s.wrap(err, tokenNotFound)
+		return apitoken.Token{}, apitoken.User{}, ts.s.wrap(ctx, err, tokenNotFound)
 	}
 	t, err := row.Token.token()
 	if err != nil {
-		return apitoken.Token{}, apitoken.User{}, ts.s.wrap(err, "")
+		return apitoken.Token{}, apitoken.User{}, ts.s.wrap(ctx, err, "")
 	}
 	user := userRow{
 		ID: row.Token.UserID, Email: row.UEmail, Role: row.URole, Scopes: row.UScopes,

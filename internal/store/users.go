@@ -81,10 +81,10 @@ func (us *Users) Create(ctx context.Context, u *apitoken.User) error {
 	defer done()
 	row := newUserRow(u)
 	err = us.s.conn(ctx).Create(&row).Error
-	if apitoken.ErrorCode(us.s.wrap(err, "")) == apitoken.Conflict {
+	if apitoken.ErrorCode(us.s.wrap(ctx, err, "")) == apitoken.Conflict {
 		return apitoken.Errorf(apitoken.Conflict, "a user with email %q already exists", u.Email)
 	}
-	return us.s.wrap(err, "")
+	return us.s.wrap(ctx, err, "")
 }
 
 // CreateFirst stores the user only if there are no users at all, and
@@ -109,7 +109,7 @@ func (us *Users) CreateFirst(ctx context.Context, u *apitoken.User) (bool, error
 		created = true
 		return nil
 	})
-	return created, us.s.wrap(err, "")
+	return created, us.s.wrap(ctx, err, "")
 }
 
 // Get returns the user with the id.
@@ -122,7 +122,7 @@ func (us *Users) Get(ctx context.Context, id string) (apitoken.User, error) {
 	var row userRow
 	err = us.s.conn(ctx).Where("id = ?", id).Take(&row).Error
 	if err != nil {
-		return apitoken.User{}, us.s.wrap(err, "user not found")
+		return apitoken.User{}, us.s.wrap(ctx, err, "user not found")
 	}
 	return row.user(), nil
 }
@@ -137,7 +137,7 @@ func (us *Users) ActiveAdmins(ctx context.Context) ([]string, error) {
 			Where("role = ? AND disabled = ?", string(apitoken.RoleAdmin), false).
 			Order("id").Pluck("id", &ids).Error
 	})
-	return ids, us.s.wrap(err, "")
+	return ids, us.s.wrap(ctx, err, "")
 }
 
 // List returns users ordered by creation, and how many there are in all.
@@ -151,11 +151,11 @@ func (us *Users) List(ctx context.Context, limit, offset int) ([]apitoken.User, 
 	var rows []userRow
 	db := us.s.conn(ctx)
 	if err := db.Model(&userRow{}).Count(&total).Error; err != nil {
-		return nil, 0, us.s.wrap(err, "")
+		return nil, 0, us.s.wrap(ctx, err, "")
 	}
 	err = db.Order("created_at, id").Limit(limit).Offset(offset).Find(&rows).Error
 	if err != nil {
-		return nil, 0, us.s.wrap(err, "")
+		return nil, 0, us.s.wrap(ctx, err, "")
 	}
 	users := make([]apitoken.User, len(rows))
 	for i := range rows {
@@ -196,7 +196,7 @@ func (us *Users) Update(ctx context.Context, id string, fn func(*apitoken.User) 
 		return nil
 	})
 	if err != nil {
-		return apitoken.User{}, us.s.wrap(err, "user not found")
+		return apitoken.User{}, us.s.wrap(ctx, err, "user not found")
 	}
 	return u, nil
 }

@@ -53,7 +53,7 @@ func (ts *Tokens) RecordUses(ctx context.Context, uses map[string]apitoken.Usage
 		}
 		return nil
 	})
-	return ts.s.wrap(err, "")
+	return ts.s.wrap(ctx, err, "")
 }
 
 // storedClients runs the query q, which selects tokens' ids and recent
