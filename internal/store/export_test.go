@@ -48,3 +48,28 @@ func OnPurgeBatch(s *Store, fn func(n int64)) { s.Tokens.afterPurgeBatch = fn }
 // PurgeSQL returns the statement of one batch of the store's Purge, for
 // checking its plan.
 func PurgeSQL(s *Store) string { return s.Tokens.purgeSQL() }
+
+// HoldCreateBatches stops the store's batched creations (PostgreSQL)
+// before they are written: they queue until release is called. queued,
+// when not nil, is called for every creation queued, and batch with the
+// size of every batch taken.
+func HoldCreateBatches(s *Store, queued func(), batch func(n int)) (release func()) {
+	gate := make(chan struct{})
+	b := &s.Tokens.batch
+	b.mu.Lock()
+	b.gate, b.onQueued, b.onBatch = gate, queued, batch
+	b.mu.Unlock()
+	return func() { close(gate) }
+}
+
+// OnCreateBatch has fn called with the size of every batch of creations
+// the store writes (PostgreSQL).
+func OnCreateBatch(s *Store, fn func(n int)) {
+	b := &s.Tokens.batch
+	b.mu.Lock()
+	b.onBatch = fn
+	b.mu.Unlock()
+}
+
+// CreateBatchMax is the most creations one batch writes.
+const CreateBatchMax = createBatchMax
