@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"io"
 	"net/http"
 	"runtime"
@@ -36,7 +37,7 @@ func BenchmarkCreateToken(b *testing.B) {
 				time.Now().Add(30*24*time.Hour).UTC().Format("2006-01-02T15:04:05.000Z") + `"}}}`
 			url := h.URL + tokensPath(user)
 			client := benchClient()
-			parallel(b, func() {
+			parallel(b, h.Store.SQL(), func() {
 				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+tok)
 				req.Header.Set("Content-Type", "application/vnd.api+json")
@@ -66,7 +67,7 @@ func BenchmarkRawInsert(b *testing.B) {
 			db := h.Store.SQL()
 			q := "INSERT INTO api_tokens (id, user_id, description, scope, expiration, enabled, key_id, token_hash, created_at, updated_at, claim_expiration) " +
 				"VALUES ($1, $2, $3, $4, $5, true, $6, $7, $8, $8, $5)"
-			parallel(b, func() {
+			parallel(b, db, func() {
 				now := time.Now().UTC()
 				hash := make([]byte, 32)
 				rand.Read(hash)
@@ -86,15 +87,19 @@ func BenchmarkRawInsert(b *testing.B) {
 }
 
 // parallel runs op b.N times from createClients goroutines (rounded up
-// to a multiple of GOMAXPROCS) and reports the rate.
-func parallel(b *testing.B, op func()) {
+// to a multiple of GOMAXPROCS) and reports the rate, and the CPU time a
+// row cost the benchmark's process (the server and its clients) and, on
+// PostgreSQL, the server processes of db's database.
+func parallel(b *testing.B, db *sql.DB, op func()) {
 	procs := runtime.GOMAXPROCS(0)
 	b.SetParallelism((createClients + procs - 1) / procs)
+	cpu := dbtest.StartCPU(db)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			op()
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.StopTimer()
+	cpu.Report(b, "row")
 }

@@ -1,15 +1,15 @@
 package httpapi
 
 import (
-	"compress/gzip"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/gzhttp"
+	"github.com/klauspost/compress/gzip"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/service"
@@ -45,8 +45,37 @@ type feedUser struct {
 // compressFeed gzips the feed's answers for clients that accept it, at
 // the fastest level: a page of the compact form is mostly random ids,
 // which no level shrinks much, and the JSON form's repetition is found at
-// any level. Answers shorter than a packet are sent as they are.
-var compressFeed = middleware.GzipWithConfig(middleware.GzipConfig{Level: gzip.BestSpeed, MinLength: 1400})
+// any level. Answers shorter than a packet are sent as they are. It is
+// klauspost/compress's gzip, not the standard library's (which Echo's
+// middleware uses): at its fastest level it compressed a page of 20,000
+// compact tokens three times as fast, and smaller (about 17 bytes a token
+// against 19), and a verifier's first sync waits for tokend to compress
+// every page.
+func compressFeed(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res := c.Response()
+		orig := res.Writer
+		defer func() { res.Writer = orig }()
+		gzipFeed(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			res.Writer = w
+			// Errors are answered here, through the compressing writer,
+			// before it is closed.
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
+		})).ServeHTTP(orig, c.Request())
+		return nil
+	}
+}
+
+// gzipFeed wraps a handler with compressFeed's compression.
+var gzipFeed = func() func(http.Handler) http.HandlerFunc {
+	wrap, err := gzhttp.NewWrapper(gzhttp.MinSize(1400), gzhttp.CompressionLevel(gzip.BestSpeed))
+	if err != nil {
+		panic(err) // the options are constants
+	}
+	return wrap
+}()
 
 // revocations handles GET /revocations, the feed offline verifiers keep
 // their revocation state with: the current state of every token and user

@@ -192,11 +192,17 @@ func (ts *Tokens) count(db *gorm.DB, f apitoken.TokenFilter) (int64, error) {
 // at a time, from the counts: those not revoked that expire today or later,
 // in token_counts and the changes not folded into it, less those of today
 // that have expired by then. Its arguments are liveArgs'.
-var liveSQL = fmt.Sprintf(`CAST(
-	(SELECT coalesce(sum(n), 0) FROM token_counts WHERE owner = ? AND class IN (%[1]d, %[2]d) AND day >= ?)
-	+ (SELECT coalesce(sum(n), 0) FROM token_count_changes WHERE user_id = ? AND class IN (%[1]d, %[2]d) AND day >= ?)
-	- (SELECT count(*) FROM api_tokens WHERE user_id = ? AND revoked_at IS NULL AND expiration >= ? AND expiration <= ?)
-	AS bigint)`, classEnabled, classDisabled)
+var liveSQL = liveExpr("?", "?", "?", "?", "?")
+
+// liveExpr is liveSQL over SQL expressions: the user's id as a uuid and as
+// text, today's Unix day, the start of today and the time.
+func liveExpr(user, userText, today, dayStart, now string) string {
+	return fmt.Sprintf(`CAST(
+	(SELECT coalesce(sum(n), 0) FROM token_counts WHERE owner = %[3]s AND class IN (%[1]d, %[2]d) AND day >= %[4]s)
+	+ (SELECT coalesce(sum(n), 0) FROM token_count_changes WHERE user_id = %[3]s AND class IN (%[1]d, %[2]d) AND day >= %[4]s)
+	- (SELECT count(*) FROM api_tokens WHERE user_id = %[5]s AND revoked_at IS NULL AND expiration >= %[6]s AND expiration <= %[7]s)
+	AS bigint)`, classEnabled, classDisabled, userText, today, user, dayStart, now)
+}
 
 // liveArgs returns liveSQL's arguments for the user's tokens at now.
 func liveArgs(userID string, now time.Time) []any {

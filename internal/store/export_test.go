@@ -69,3 +69,28 @@ func SetRevokeAllBatch(n int) (restore func()) {
 
 // DSN returns the connection string the store opened.
 func DSN(s *Store) string { return s.dsn }
+
+// HoldCreateBatches stops the store's batched creations (PostgreSQL)
+// before they are written: they queue until release is called. queued,
+// when not nil, is called for every creation queued, and batch with the
+// size of every batch taken.
+func HoldCreateBatches(s *Store, queued func(), batch func(n int)) (release func()) {
+	gate := make(chan struct{})
+	b := &s.Tokens.batch
+	b.mu.Lock()
+	b.gate, b.onQueued, b.onBatch = gate, queued, batch
+	b.mu.Unlock()
+	return func() { close(gate) }
+}
+
+// OnCreateBatch has fn called with the size of every batch of creations
+// the store writes (PostgreSQL).
+func OnCreateBatch(s *Store, fn func(n int)) {
+	b := &s.Tokens.batch
+	b.mu.Lock()
+	b.onBatch = fn
+	b.mu.Unlock()
+}
+
+// CreateBatchMax is the most creations one batch writes.
+const CreateBatchMax = createBatchMax

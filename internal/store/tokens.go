@@ -144,6 +144,8 @@ type Tokens struct {
 	purgeBatch      int
 	noPurgePause    bool
 	afterPurgeBatch func(n int64)
+	// batch gathers creations on PostgreSQL (createbatch.go).
+	batch createBatcher
 }
 
 const tokenNotFound = "API token not found"
@@ -179,49 +181,32 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 
 // CreateBelow stores a new token's metadata if its user holds fewer than
 // below tokens neither revoked nor expired at now (liveSQL, as CountLive
-// counts them), and reports whether it did. It takes no lock:
-// creations running at once do not see one another. On PostgreSQL it is
-// one statement, so a creation costs one round trip.
+// counts them), and reports whether it did. It takes no lock: creations
+// running at once do not see one another, except, on PostgreSQL, those
+// gathered into one batch (createbatch.go), where each counts those of its
+// user before it.
 func (ts *Tokens) CreateBelow(ctx context.Context, t *apitoken.Token, now time.Time, below int64) (bool, error) {
 	row, err := newTokenRow(t)
 	if err != nil {
 		return false, ts.s.wrap(ctx, err, "")
 	}
-	if ts.s.dialect != Postgres {
-		created := false
-		err := ts.s.transact(ctx, func(ctx context.Context) error {
-			n, err := ts.CountLive(ctx, t.UserID, now, false)
-			if err != nil || n >= below {
-				return err
-			}
-			created = true
-			return ts.Create(ctx, t)
-		})
-		return created, ts.s.wrap(ctx, err, "")
+	if ts.s.dialect == Postgres {
+		if ctx.Value(txKey{ts.s}) != nil {
+			return ts.createBelowAlone(ctx, &pendingCreate{row: row, below: below, now: now})
+		}
+		return ts.createBelowBatched(ctx, row, now, below)
 	}
-	ctx, done, err := ts.s.begin(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer done()
-	k := countKeyOf(&row)
-	args := append(append(rowValues(&row, 0), liveArgs(row.UserID, now)...), below, k.class, k.day)
-	res := ts.s.conn(ctx).Exec(`
-		WITH t AS (
-		    INSERT INTO api_tokens (`+strings.Join(copyColumns, ", ")+`)
-		    SELECT `+typedPlaceholders+` WHERE `+liveSQL+` < ?
-		    RETURNING user_id
-		)
-		INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t`, args...)
-	return res.RowsAffected == 1, ts.s.wrap(ctx, res.Error, "")
+	created := false
+	err = ts.s.transact(ctx, func(ctx context.Context) error {
+		n, err := ts.CountLive(ctx, t.UserID, now, false)
+		if err != nil || n >= below {
+			return err
+		}
+		created = true
+		return ts.Create(ctx, t)
+	})
+	return created && err == nil, ts.s.wrap(ctx, err, "")
 }
-
-// typedPlaceholders are the placeholders of copyColumns' values, typed for
-// PostgreSQL, which cannot infer the types of values selected into an
-// INSERT.
-var typedPlaceholders = "?::uuid, ?::uuid, ?::text, ?::text, ?::timestamptz, ?::text, ?::text, ?::boolean, " +
-	"?::timestamptz, ?::timestamptz, ?::text, ?::text, ?::bytea, ?::timestamptz, ?::timestamptz, ?::timestamptz, ?::bigint, " +
-	"?::uuid, ?::uuid, ?::boolean, ?::timestamptz, ?::text, ?::text, ?::text"
 
 // CountLive returns how many of the user's tokens are neither revoked nor
 // expired at now, from the counts (liveSQL). With lock, it first

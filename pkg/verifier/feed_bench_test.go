@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -82,14 +81,6 @@ func seedRevoked(b testing.TB, srv *tokendtest.Server, n int) {
 	b.Logf("seeded %d revoked tokens in %s", n, time.Since(start).Round(time.Millisecond))
 }
 
-// cpuTime returns the CPU time the process has used, user and system:
-// tokend's and the verifier's, not PostgreSQL's.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // heapInUse returns the live heap after a full collection.
 func heapInUse() uint64 {
 	runtime.GC()
@@ -146,7 +137,7 @@ func BenchmarkFirstSync(b *testing.B) {
 			b.Run("verifier", func(b *testing.B) {
 				for range b.N {
 					before := heapInUse()
-					cpu := cpuTime()
+					cpu := dbtest.ProcessCPU()
 					wire := &countingTransport{}
 					v, err := verifier.New(verifier.Config{TokendURL: srv.URL, FeedToken: feed, SyncInterval: time.Hour,
 						HTTPClient: &http.Client{Transport: wire, Timeout: 10 * time.Second}})
@@ -157,7 +148,7 @@ func BenchmarkFirstSync(b *testing.B) {
 						b.Fatal(err)
 					}
 					b.StopTimer()
-					b.ReportMetric((cpuTime() - cpu).Seconds(), "cpu-s/op")
+					b.ReportMetric((dbtest.ProcessCPU() - cpu).Seconds(), "cpu-s/op")
 					held := verifier.Revocations(v)
 					b.ReportMetric(float64(heapInUse()-before)/float64(held), "B/revocation")
 					b.ReportMetric(float64(wire.n.Load())/float64(held), "wire-B/revocation")
