@@ -51,6 +51,16 @@ type Changes struct {
 	Truncated bool
 }
 
+// The statements of ChangesSince read the indexes of changes (migration
+// 0003), whose condition change_seq > 0 they repeat: a plan made for any
+// change number, such as a prepared statement's generic plan, can then
+// read the index, where "change_seq > ?" alone would have it scan the
+// table at every change a replica follows.
+const (
+	changedTokensSQL = "SELECT id FROM api_tokens WHERE change_seq > 0 AND change_seq > ? ORDER BY change_seq LIMIT ?"
+	changedUsersSQL  = "SELECT id FROM users WHERE change_seq > 0 AND change_seq > ?"
+)
+
 // ChangesSince returns what changed after the change number since, up to
 // the latest committed change, listing at most limit tokens.
 func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (Changes, error) {
@@ -66,13 +76,13 @@ func (s *Store) ChangesSince(ctx context.Context, since int64, limit int) (Chang
 		return ch, err
 	}
 	db := s.conn(ctx)
-	if err := db.Model(&tokenRow{}).Where("change_seq > ?", since).Order("change_seq").Limit(limit+1).Pluck("id", &ch.Tokens).Error; err != nil {
+	if err := db.Raw(changedTokensSQL, since, limit+1).Scan(&ch.Tokens).Error; err != nil {
 		return ch, s.wrap(ctx, err, "")
 	}
 	if len(ch.Tokens) > limit {
 		ch.Tokens, ch.Truncated = ch.Tokens[:limit], true
 	}
-	if err := db.Model(&userRow{}).Where("change_seq > ?", since).Pluck("id", &ch.Users).Error; err != nil {
+	if err := db.Raw(changedUsersSQL, since).Scan(&ch.Users).Error; err != nil {
 		return ch, s.wrap(ctx, err, "")
 	}
 	var keys int64

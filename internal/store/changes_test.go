@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/store"
+	"gorm.io/gorm"
 )
 
 // changeToken applies fn to the token through the store, as the service
@@ -223,4 +226,56 @@ func TestFeedPagesThroughChanges(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestChangesReadTheIndexes checks the plans of ChangesSince's statements
+// on PostgreSQL as a prepared statement's generic plan makes them, for any
+// change number: they read the indexes of changes, never the whole table,
+// which a replica would otherwise scan at every change it follows.
+func TestChangesReadTheIndexes(t *testing.T) {
+	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
+		t.Skip("the plan of a prepared statement is PostgreSQL's")
+	}
+	db := rawDB(t, dbtest.NewURL(t, store.Postgres))
+	for _, c := range []struct {
+		sql, index string
+		args       string
+	}{
+		{store.ChangedTokensSQL, "api_tokens_changes", "(5, 100)"},
+		{store.ChangedUsersSQL, "users_changes", "(5)"},
+	} {
+		var plan []string
+		err := db.Transaction(func(tx *gorm.DB) error {
+			q := strings.Replace(strings.Replace(c.sql, "?", "$1", 1), "?", "$2", 1)
+			types := "(bigint)"
+			if strings.Contains(q, "$2") {
+				types = "(bigint, int)"
+			}
+			for _, s := range []string{"SET LOCAL plan_cache_mode = force_generic_plan", "PREPARE changed" + types + " AS " + q} {
+				if err := tx.Exec(s).Error; err != nil {
+					return err
+				}
+			}
+			defer tx.Exec("DEALLOCATE changed")
+			rows, err := tx.Raw("EXPLAIN EXECUTE changed" + c.args).Rows()
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var line string
+				if err := rows.Scan(&line); err != nil {
+					return err
+				}
+				plan = append(plan, line)
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text := strings.Join(plan, "\n"); !strings.Contains(text, c.index) || strings.Contains(text, "Seq Scan") {
+			t.Errorf("the generic plan of %q does not read %s:\n%s", c.sql, c.index, text)
+		}
+	}
 }

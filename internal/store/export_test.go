@@ -94,3 +94,10 @@ func OnCreateBatch(s *Store, fn func(n int)) {
 
 // CreateBatchMax is the most creations one batch writes.
 const CreateBatchMax = createBatchMax
+
+// ChangedTokensSQL and ChangedUsersSQL are the statements of ChangesSince,
+// for checking their plans.
+const (
+	ChangedTokensSQL = changedTokensSQL
+	ChangedUsersSQL  = changedUsersSQL
+)
