@@ -20,7 +20,7 @@ import (
 )
 
 // publicPEM returns the PEM PUBLIC KEY block of a public key.
-func publicPEM(t *testing.T, pub any) string {
+func publicPEM(t testing.TB, pub any) string {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -30,7 +30,7 @@ func publicPEM(t *testing.T, pub any) string {
 }
 
 // keyList returns a key list document with the keys, by id.
-func keyList(t *testing.T, keys map[string]string) []byte {
+func keyList(t testing.TB, keys map[string]string) []byte {
 	t.Helper()
 	var doc secretscan.KeyList
 	for id, k := range keys {
