@@ -236,6 +236,11 @@ func (s *Store) transact(ctx context.Context, fn func(ctx context.Context) error
 		return err
 	})
 	if err == nil && len(st.appended) > 0 {
+		// The commit was asynchronous (asyncCommit): answer once it is
+		// on disk.
+		if err = s.flushWAL(ctx); err != nil {
+			return err
+		}
 		s.published(st.appended)
 	}
 	return err
