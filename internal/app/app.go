@@ -95,6 +95,16 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	for _, m := range applied {
 		log.Info("applied migration", "migration", m)
 	}
+	// Copied from the first event on: the first signing key's.
+	auditLog, err := openAuditLog(st, cfg.AuditLog, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok && auditLog != nil {
+			auditLog.Close()
+		}
+	}()
 	ring := keys.NewRing(st.Keys, sealer, opt.Now)
 	if err := ring.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
@@ -107,10 +117,6 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Audit: st, Credentials: state, Keys: ring, Catalog: catalog,
 	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, MaxTokensPerUser: cfg.MaxTokensPerUser,
 		Retention: cfg.TokenRetention, Now: opt.Now})
-	auditLog, err := openAuditLog(st, cfg.AuditLog, log)
-	if err != nil {
-		return nil, err
-	}
 	refusals := audit.NewRefusals(0)
 	handler := httpapi.NewServer(log, httpapi.Config{
 		Refusals:       refusals,
