@@ -101,15 +101,17 @@ func (s *Store) appendEvents(tx *gorm.DB, events ...audit.Event) error {
 		st.events = append(st.events, events...)
 		return nil
 	}
-	_, err := s.writeEvents(tx, events...)
+	_, err := s.writeEvents(tx, false, events...)
 	return err
 }
 
 // writeEvents locks the chain's head in the transaction tx, until it
 // ends, numbers and hashes the events after it, in order, writes them and
 // moves the head past them. It returns the events as written. Holding the
-// head's lock until the commit makes seq follow commit order.
-func (s *Store) writeEvents(tx *gorm.DB, events ...audit.Event) ([]audit.Event, error) {
+// head's lock until the commit makes seq follow commit order. With async,
+// the transaction's commit is asynchronous on PostgreSQL (asyncCommit):
+// the caller must then wait for flushWAL before it answers.
+func (s *Store) writeEvents(tx *gorm.DB, async bool, events ...audit.Event) ([]audit.Event, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -118,7 +120,7 @@ func (s *Store) writeEvents(tx *gorm.DB, events ...audit.Event) ([]audit.Event, 
 		HeadHash []byte
 		Async    string `gorm:"column:set_config"`
 	}
-	if err := tx.Raw(headSQL[s.dialect]).Scan(&head).Error; err != nil {
+	if err := tx.Raw(s.headQuery(async)).Scan(&head).Error; err != nil {
 		return nil, err
 	}
 	out, rows, err := sealEvents(events, head.HeadSeq, head.HeadHash)
@@ -149,13 +151,19 @@ func (s *Store) writeEvents(tx *gorm.DB, events ...audit.Event) ([]audit.Event, 
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// headSQL reads the chain's head and locks it until the transaction
-// ends, by dialect (an SQLite transaction holds the write lock already).
-// On PostgreSQL it also makes the transaction's commit asynchronous
-// (asyncCommit).
-var headSQL = map[string]string{
-	Postgres: "SELECT head_seq, head_hash, " + asyncCommit + " FROM audit_chain WHERE id = 1 FOR UPDATE",
-	SQLite:   "SELECT head_seq, head_hash FROM audit_chain WHERE id = 1",
+// headQuery returns the statement that reads the chain's head and locks
+// it until the transaction ends (an SQLite transaction holds the write
+// lock already); with async, it also makes the transaction's commit
+// asynchronous on PostgreSQL (asyncCommit).
+func (s *Store) headQuery(async bool) string {
+	const q = "SELECT head_seq, head_hash FROM audit_chain WHERE id = 1"
+	switch {
+	case s.dialect == SQLite:
+		return q
+	case async:
+		return "SELECT head_seq, head_hash, " + asyncCommit + " FROM audit_chain WHERE id = 1 FOR UPDATE"
+	}
+	return q + " FOR UPDATE"
 }
 
 // asyncCommit makes the commit of the transaction that appends events on

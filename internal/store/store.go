@@ -232,7 +232,7 @@ func (s *Store) transact(ctx context.Context, fn func(ctx context.Context) error
 		// locks until the commit, is the last lock the transaction takes
 		// and none waits for it holding another.
 		var err error
-		st.appended, err = s.writeEvents(st.db, st.events...)
+		st.appended, err = s.writeEvents(st.db, true, st.events...)
 		return err
 	})
 	if err == nil && len(st.appended) > 0 {
