@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/dbtest"
+	"github.com/tokend/tokend/internal/store"
 )
 
 // storedEvent is a row of audit_events as the database holds it.
@@ -202,4 +203,24 @@ func TestVerifyChainNamesTheFirstEventTamperedWith(t *testing.T) {
 			})
 		})
 	}
+}
+
+func TestAppendEventsOnAPlainTransactionChainsToo(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		st := dbtest.MustOpenURL(t, url)
+		ctx := context.Background()
+		if err := st.AppendEvents(ctx, event(audit.UserCreated, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.AppendEventsInPlainTx(ctx, st, event(audit.UserUpdated, 1), event(audit.UserUpdated, 2)); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AppendEvents(ctx, event(audit.UserCreated, 3)); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := st.VerifyChain(ctx)
+		if err != nil || rep.Events != 4 {
+			t.Fatalf("VerifyChain = %+v, %v; want 4 events", rep, err)
+		}
+	})
 }

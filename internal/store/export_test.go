@@ -4,7 +4,10 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/keys"
 )
 
@@ -115,4 +118,10 @@ func InsertUserRow(ctx context.Context, s *Store, u *apitoken.User) error {
 func InsertKeyRow(ctx context.Context, s *Store, k *keys.Record) error {
 	row := newKeyRow(k)
 	return s.db.WithContext(ctx).Create(&row).Error
+}
+
+// AppendEventsInPlainTx appends events with appendEvents in a transaction
+// opened on GORM directly, not through the store's InTx.
+func AppendEventsInPlainTx(ctx context.Context, s *Store, events ...audit.Event) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.appendEvents(tx, events...) })
 }
