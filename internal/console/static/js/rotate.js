@@ -27,7 +27,7 @@ export function rotateDialog({ api, token, self, rotated }) {
   const radioGroup = uid('retire');
   const radio = (label, value, checked) => {
     const input = h('input', { type: 'radio', name: radioGroup, id: uid('radio'), value, checked });
-    return { el: h('div', { class: 'check' }, input, h('label', { for: input.id }, label)), input };
+    return { el: h('div', { class: 'check choice' }, input, h('label', { for: input.id }, label)), input };
   };
   const now = radio('Now', 'now', true);
   const later = radio('After a grace period', 'later', false);
@@ -36,6 +36,7 @@ export function rotateDialog({ api, token, self, rotated }) {
   });
   hours.value = String(Math.min(defaultGraceHours, maxHours));
   const firstUse = checkbox('Or at the new token\'s first use, if that comes sooner', { disabled: true });
+  firstUse.el.classList.add('choice');
   const graceHint = h('p', { class: 'hint', id: uid('hint') }, maxHours > 0
     ? `At most ${maxHours} hours: ${maxHours === maxGraceHours ? 'tokend keeps an old token working for 7 days at most' : 'the old token expires by then anyway'}.`
     : 'The old token expires within the hour: it can only be retired now.');
