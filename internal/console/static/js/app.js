@@ -94,6 +94,9 @@ function show(page, heading) {
 }
 
 function render() {
+  // A dialog left open by the page before (its session ended under it)
+  // goes with it.
+  for (const d of document.querySelectorAll('dialog[open]')) d.close('cancel');
   header();
   clearMessages();
   const s = session.get();
