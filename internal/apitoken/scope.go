@@ -17,6 +17,7 @@ const (
 	ScopeUsers          = "users"
 	ScopeUsersWrite     = "users-write"
 	ScopeIntrospect     = "introspect"
+	ScopeAudit          = "audit"
 )
 
 // ServiceScopes are tokend's own scopes. Every catalog holds them, whatever
@@ -27,10 +28,11 @@ var ServiceScopes = []ScopeInfo{
 	{ScopeUsers, "Read users (admins only)"},
 	{ScopeUsersWrite, "Create and update users (admins only)"},
 	{ScopeIntrospect, "Verify tokens: introspection, forward-auth, revocation feed"},
+	{ScopeAudit, "Read every user's audit log (admins only)"},
 }
 
 // AdminOnlyScopes may only ever be held by admins.
-var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite}
+var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite, ScopeAudit}
 
 // OptInScopes are held by a member only when given explicitly: introspect
 // reads the state of every user's tokens (the revocation feed) and other

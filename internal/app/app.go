@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/keys"
@@ -49,6 +50,10 @@ type App struct {
 
 	cfg *config.Config
 	log *slog.Logger
+	// refusals counts refused authentications between two flushes to
+	// the audit log; auditLog is the file events are copied to, if any.
+	refusals *audit.Refusals
+	auditLog *os.File
 }
 
 // Open assembles tokend: it connects to the database, applies pending
@@ -99,10 +104,16 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, fmt.Errorf("replica state: %w", err)
 	}
 	svc := service.New(service.Deps{
-		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Credentials: state, Keys: ring, Catalog: catalog,
+		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Audit: st, Credentials: state, Keys: ring, Catalog: catalog,
 	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, MaxTokensPerUser: cfg.MaxTokensPerUser,
 		Retention: cfg.TokenRetention, Now: opt.Now})
+	auditLog, err := openAuditLog(st, cfg.AuditLog, log)
+	if err != nil {
+		return nil, err
+	}
+	refusals := audit.NewRefusals(0)
 	handler := httpapi.NewServer(log, httpapi.Config{
+		Refusals:       refusals,
 		DB:             st.SQL(),
 		PublicURL:      cfg.PublicURL,
 		Proxies:        clientip.New(cfg.TrustedProxies),
@@ -116,7 +127,8 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		SecretScanningKeys: scanKeys,
 	}, svc)
 	ok = true
-	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, cfg: cfg, log: log}, nil
+	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, cfg: cfg, log: log,
+		refusals: refusals, auditLog: auditLog}, nil
 }
 
 // OpenStore opens the database, retrying while it is unreachable for up to
@@ -152,8 +164,13 @@ func LoadCatalog(path string) (*apitoken.Catalog, error) {
 	return apitoken.ParseCatalog(data)
 }
 
-// Close closes the database.
-func (a *App) Close() error { return a.Store.Close() }
+// Close closes the database, and the copy of the audit log.
+func (a *App) Close() error {
+	if a.auditLog != nil {
+		a.auditLog.Close()
+	}
+	return a.Store.Close()
+}
 
 // usageFlushInterval is how often tokens' last uses are written.
 const usageFlushInterval = 5 * time.Second
@@ -233,6 +250,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// made elsewhere, until the server has stopped.
 	defer background(context.Background(), a.foldCounts)()
 	defer background(context.Background(), a.State.Run)()
+	// Refused authentications are flushed to the audit log every
+	// refusalFlushInterval, and a last time once the server has stopped.
+	defer background(context.Background(), a.flushRefusals)()
+	if a.cfg.AuditRetention > 0 {
+		defer background(ctx, a.pruneEvents)()
+	}
 	// Every replica purges the tokens past their retention, at start and
 	// every hour; replicas purging at once share the work. A purge stops
 	// as soon as the shutdown begins.

@@ -53,6 +53,9 @@ func (s *Server) routes() {
 	get("/users/:userId", s.getUser, api...)
 	e.PATCH("/users/:userId", s.updateUser, api...)
 
+	get("/audit-events", s.listAuditEvents, api...)
+	get("/users/:userId/audit-events", s.listUserAuditEvents, api...)
+
 	// The web console: static files that call the API above.
 	get("/", s.toConsole)
 	get("/console", s.toConsole)
