@@ -41,7 +41,9 @@ const columns = (ctx) => [
     title: 'Actor',
     cell: (e) => {
       const a = e.attributes;
-      if (!a.actorUserId) return h('span', { class: 'muted' }, 'No one signed in');
+      // No actor: a refused authentication, or a change made on the
+      // server itself (the bootstrap, the command line).
+      if (!a.actorUserId) return h('span', { class: 'muted' }, 'None');
       const who = a.actorUserId === ctx.session.user.id ? 'You' : h('code', {}, a.actorUserId);
       return [who, a.actorTokenId ? h('span', { class: 'sub' }, 'token ', h('code', {}, a.actorTokenId)) : null];
     },
@@ -70,7 +72,7 @@ export async function auditPage(ctx) {
     actions.map((a) => h('option', { value: a }, a)));
   const base = everyone ? '/audit-events' : `/users/${encodeURIComponent(ctx.session.user.id)}/audit-events`;
   const listPath = () => {
-    const q = new URLSearchParams({ 'page[limit]': String(pageSize) });
+    const q = new URLSearchParams({ 'page[limit]': String(pageSize), sort: '-occurredAt' });
     if (filter.value) q.set('filter[action]', filter.value);
     return `${base}?${q}`;
   };
