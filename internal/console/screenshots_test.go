@@ -22,7 +22,7 @@ var screenshots = flag.String("screenshots", "",
 
 // TestScreenshots takes the README's pictures of the console's main pages
 // (sign-in, tokens with their recent clients, the New token form, a
-// created token, the Rotate dialog, users) from a console with a few
+// created token, the Rotate dialog, users, audit events) from a console with a few
 // tokens and users, checks they are pictures of the page, and, with
 // -screenshots, writes them.
 func TestScreenshots(t *testing.T) {
@@ -111,4 +111,9 @@ func TestScreenshots(t *testing.T) {
 	p.get("link", "Users").click()
 	p.row("Users", "grace@example.com")
 	shot("users")
+
+	p.get("link", "Audit").click()
+	p.get("heading", "Audit events")
+	p.until("the events", func() bool { return len(p.rows("Audit events")) > 5 })
+	shot("audit")
 }

@@ -3,7 +3,7 @@
 // (GET /users/:id/audit-events), a page at a time, filtered by action.
 
 import { h } from './dom.js';
-import { when, words } from './format.js';
+import { whenExact, words } from './format.js';
 import { pagedTable } from './table.js';
 
 const pageSize = 25;
@@ -35,7 +35,7 @@ function changes(e) {
 }
 
 const columns = (ctx) => [
-  { title: 'Time', rowHeader: true, cell: (e) => when(h, e.attributes.occurredAt) },
+  { title: 'Time', rowHeader: true, cell: (e) => whenExact(h, e.attributes.occurredAt) },
   { title: 'Action', cell: (e) => [h('code', { class: 'action' }, e.attributes.action), changes(e)] },
   {
     title: 'Actor',
@@ -81,7 +81,7 @@ export async function auditPage(ctx) {
   ctx.show(h('section', { class: 'page' },
     h('div', { class: 'page-head' }, heading),
     h('p', { class: 'hint' }, everyone
-      ? 'Everything that changed in tokend, and every refused sign-in, newest first.'
+      ? 'Everything that changed in tokend, and every refused authentication, newest first.'
       : 'What was done to your tokens and your user, and by whom, newest first.'),
     h('div', { class: 'toolbar' }, h('label', { for: filter.id }, 'Action'), filter),
     table.el), heading);
