@@ -63,6 +63,17 @@ func TestRotateAsMember(t *testing.T) {
 			t.Error("the grace period can be typed while Now is chosen")
 		}
 		p.axe("the Rotate dialog")
+		// The keyboard alone: the arrow picks the grace period, which
+		// opens its field; Tab goes to it.
+		p.key(kb.ArrowDown)
+		p.until("After a grace period chosen", func() bool { return p.get("radio", "After a grace period").focused() })
+		if hours := p.get("spinbutton", "Grace period (hours)"); on[bool](hours, `function() { return this.disabled; }`) {
+			t.Error("choosing a grace period by keyboard leaves its field disabled")
+		}
+		p.key(kb.Tab)
+		if !p.get("spinbutton", "Grace period (hours)").focused() {
+			t.Error("Tab from the grace period's choice does not reach its field")
+		}
 		p.key(kb.Escape)
 		p.gone("dialog", "Rotate “CI deploys”?")
 		if !rotate.focused() {
