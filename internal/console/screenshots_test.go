@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/tokendtest"
@@ -20,22 +21,32 @@ var screenshots = flag.String("screenshots", "",
 	"write the README's screenshots of the console into this directory (go test ./internal/console -run TestScreenshots -screenshots ../../docs/console)")
 
 // TestScreenshots takes the README's pictures of the console's main pages
-// (sign-in, tokens, the New token form, a created token, users) from a
-// console with a few tokens and users, checks they are pictures of the
-// page, and, with -screenshots, writes them.
+// (sign-in, tokens with their recent clients, the New token form, a
+// created token, the Rotate dialog, users, audit events) from a console with a few
+// tokens and users, checks they are pictures of the page, and, with
+// -screenshots, writes them.
 func TestScreenshots(t *testing.T) {
-	srv := tokendtest.Start(t, tokendtest.Options{})
+	srv := tokendtest.Start(t, tokendtest.Options{TrustedProxies: "127.0.0.1/32"})
 	for _, email := range []string{"deploy-bot@example.com", "grace@example.com"} {
 		if _, err := srv.Service.AddUser(t.Context(), apitoken.UserRequest{Email: email, Role: string(apitoken.RoleMember),
 			Service: email == "deploy-bot@example.com"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, tok := range []struct{ desc, scope string }{
-		{"Billing reconciliation", "payments accounts"},
-		{"Customer support tools", "customers accounts"},
+	for _, tok := range []struct {
+		desc, scope string
+		clients     [][2]string
+	}{
+		{"Billing reconciliation", "payments accounts", [][2]string{{"10.20.0.7", "billing-sync/2.4"}, {"10.20.0.8", "billing-sync/2.4"}}},
+		{"Customer support tools", "customers accounts", [][2]string{{"192.0.2.15", "curl/8.5.0"}}},
 	} {
-		mintDescribed(t, srv, srv.AdminID, tok.desc, tok.scope, time.Now().Add(90*24*time.Hour))
+		raw, _ := mintDescribed(t, srv, srv.AdminID, tok.desc, tok.scope, time.Now().Add(90*24*time.Hour))
+		for _, c := range tok.clients {
+			useFrom(t, srv, raw, "/users/"+srv.AdminID, c[0], c[1])
+		}
+	}
+	if err := srv.Service.FlushUsage(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 
 	p := open(t, srv)
@@ -90,7 +101,19 @@ func TestScreenshots(t *testing.T) {
 	shot("created")
 	p.get("button", "Done").click()
 
+	p.row("Tokens", "Billing reconciliation").get("button", "Rotate").click()
+	dialog := p.get("dialog", "Rotate “Billing reconciliation”?")
+	dialog.get("radio", "After a grace period").click()
+	shot("rotate")
+	p.key(kb.Escape)
+	p.gone("dialog", "Rotate “Billing reconciliation”?")
+
 	p.get("link", "Users").click()
 	p.row("Users", "grace@example.com")
 	shot("users")
+
+	p.get("link", "Audit").click()
+	p.get("heading", "Audit events")
+	p.until("the events", func() bool { return len(p.rows("Audit events")) > 5 })
+	shot("audit")
 }

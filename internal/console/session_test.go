@@ -51,3 +51,30 @@ func TestForbiddenNamesTheScope(t *testing.T) {
 	p.get("heading", "Users")
 	p.alert(`Not allowed: The token lacks the "users" scope.`)
 }
+
+// TestSessionEndsOn401InADialog revokes the signed-in token while the
+// Rotate dialog is open: rotating then gets a 401, which returns to the
+// sign-in page without the dialog, and rotates nothing.
+func TestSessionEndsOn401InADialog(t *testing.T) {
+	srv := tokendtest.Start(t, tokendtest.Options{})
+	member := srv.User(apitoken.RoleMember)
+	token, id := srv.Mint(member, tokendtest.Scopes("customers", "api-tokens", "api-tokens-write"))
+	mintDescribed(t, srv, member, "Reports", "customers", time.Now().Add(time.Hour))
+
+	p := open(t, srv)
+	p.signIn(token, "Your tokens")
+	p.row("Tokens", "Reports").get("button", "Rotate").click()
+	dialog := p.get("dialog", "Rotate “Reports”?")
+	srv.Revoke(member, id)
+	dialog.get("button", "Rotate").click()
+	p.get("heading", "Sign in")
+	p.alert("You have been signed out")
+	p.gone("dialog", "Rotate “Reports”?")
+	if !p.get("textbox", "Token").focused() {
+		t.Error("the Token field does not have the focus after the 401")
+	}
+	if tok := mustToken(t, srv, member, "Reports"); tok.RotatedTo != "" || len(mustTokens(t, srv, member)) != 2 {
+		t.Error("a refused rotation rotated the token")
+	}
+	p.axe("the sign-in page after a 401 in a dialog")
+}

@@ -8,20 +8,23 @@ import * as session from './session.js';
 import { signInPage } from './signin.js';
 import { tokensPage } from './tokens.js';
 import { usersPage } from './users.js';
+import { auditPage } from './audit.js';
 
 // routes map the URL's fragment to pages: page(ctx, ...captures). admin
-// pages are for admins only. A new page (such as the audit events) is one
-// entry here and, when it has a link, one in nav.
+// pages are for admins only. A new page is one entry here and, when it
+// has a link, one in nav.
 const routes = [
   { pattern: /^\/tokens$/, page: (ctx) => tokensPage(ctx, ctx.session.user.id) },
   { pattern: /^\/users$/, admin: true, page: usersPage },
   { pattern: /^\/users\/([^/]+)\/tokens$/, admin: true, page: (ctx, id) => tokensPage(ctx, decodeURIComponent(id)) },
+  { pattern: /^\/audit$/, page: auditPage },
 ];
 
 // nav is the header's links.
 const nav = [
   { href: '#/tokens', label: 'Tokens' },
   { href: '#/users', label: 'Users', admin: true },
+  { href: '#/audit', label: 'Audit' },
 ];
 
 const home = '#/tokens';
@@ -57,6 +60,13 @@ function unauthorized(err, api) {
   alert(`You have been signed out. ${describe(err)} Sign in again with a valid token.`);
 }
 
+// endSession signs out: the token is forgotten.
+function endSession() {
+  session.end();
+  render();
+  announce('Signed out. The token is forgotten.');
+}
+
 function header() {
   const s = session.get();
   const brand = h('p', { class: 'brand' }, 'tokend');
@@ -68,11 +78,7 @@ function header() {
   const links = nav.filter((n) => !n.admin || session.isAdmin()).map((n) => h('li', {},
     h('a', { href: n.href, 'aria-current': here === n.href || here.startsWith(`${n.href}/`) ? 'page' : null }, n.label)));
   const signOut = h('button', { type: 'button', class: 'button small' }, 'Sign out');
-  signOut.addEventListener('click', () => {
-    session.end();
-    render();
-    announce('Signed out. The token is forgotten.');
-  });
+  signOut.addEventListener('click', endSession);
   replace(top, brand,
     h('nav', { 'aria-label': 'Main' }, h('ul', {}, links)),
     h('div', { class: 'who' },
@@ -88,6 +94,9 @@ function show(page, heading) {
 }
 
 function render() {
+  // A dialog left open by the page before (its session ended under it)
+  // goes with it.
+  for (const d of document.querySelectorAll('dialog[open]')) d.close('cancel');
   header();
   clearMessages();
   const s = session.get();
@@ -111,7 +120,9 @@ function render() {
     if (!m || (r.admin && !session.isAdmin())) continue;
     // A page still loading when its session ends shows nothing more.
     const live = (fn) => (...args) => { if (session.get() === s) fn(...args); };
-    const ctx = { session: s, api: s.api, show: live(show), alert: live(alert), announce: live(announce) };
+    const ctx = {
+      session: s, api: s.api, show: live(show), alert: live(alert), announce: live(announce), signOut: live(endSession),
+    };
     r.page(ctx, ...m.slice(1)).catch((err) => alert(describe(err)));
     return;
   }

@@ -2,6 +2,7 @@
 // time zone.
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+const dateTimeSeconds = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
 // when returns a <time> element for an RFC 3339 time, or the fallback text
@@ -10,6 +11,12 @@ export function when(h, rfc3339, fallback = '') {
   if (!rfc3339) return fallback;
   const d = new Date(rfc3339);
   return h('time', { datetime: rfc3339, title: rfc3339 }, dateTime.format(d));
+}
+
+// whenExact is when to the second, for logs whose entries come many a
+// minute.
+export function whenExact(h, rfc3339) {
+  return h('time', { datetime: rfc3339, title: rfc3339 }, dateTimeSeconds.format(new Date(rfc3339)));
 }
 
 // day formats a Date as a date alone.

@@ -113,9 +113,11 @@ export function tokenForm({ api, user, created, cancelled }) {
 
 // createdPanel returns the panel that shows a created token's string,
 // the only time tokend gives it, with Copy and Done; done() is called
-// once Done has removed the panel and the string from the page.
-export function createdPanel(token, done) {
-  const heading = h('h2', { id: uid('created') }, 'Token created');
+// once Done has removed the panel and the string from the page. A rotation
+// shows its new token the same way, under its own title, with a sentence
+// more (note).
+export function createdPanel(token, done, { title = 'Token created', note = '' } = {}) {
+  const heading = h('h2', { id: uid('created') }, title);
   const output = h('input', {
     type: 'text', id: uid('token'), class: 'token-output', readonly: true, spellcheck: 'false', autocomplete: 'off',
   });
@@ -126,6 +128,7 @@ export function createdPanel(token, done) {
   const panel = h('section', { class: 'panel created', 'aria-labelledby': heading.id },
     heading,
     h('p', {}, `“${token.attributes.description}” is ready. Copy it now: tokend shows a token only once, and keeps only its hash.`),
+    note ? h('p', {}, note) : null,
     h('div', { class: 'field' }, h('label', { for: output.id }, 'Token'), output),
     h('div', { class: 'actions' }, copy, doneButton),
     status);

@@ -7,6 +7,7 @@ import { confirm } from './dialog.js';
 import { pagedTable, actionsCell } from './table.js';
 import { opener } from './forms.js';
 import { tokenForm, createdPanel } from './newtoken.js';
+import { rotateDialog } from './rotate.js';
 
 const pageSize = 25;
 
@@ -23,10 +24,16 @@ const statusFilters = [
 
 // rowActions are the buttons of each token's row, in order: label, when
 // a token offers it (available(token, view)), and what it does with
-// (view, token). A new action,
-// such as Rotate, is one more entry; view.showCreated shows a token
-// string once, as Create does.
+// (view, token). A new action is one more entry; view.showCreated shows a
+// token string once, as Create does.
 const rowActions = [
+  {
+    label: 'Rotate',
+    class: 'button small',
+    // tokend rotates a token that works or could again, once.
+    available: (t) => (t.attributes.status === 'active' || t.attributes.status === 'disabled') && !t.attributes.rotatedTo,
+    run: rotate,
+  },
   {
     label: 'Revoke',
     class: 'button danger small',
@@ -54,6 +61,55 @@ async function revoke(view, token) {
   focus(view.table.table);
 }
 
+function rotate(view, token) {
+  const { ctx } = view;
+  const self = token.id === ctx.session.claims.jti;
+  rotateDialog({
+    api: ctx.api,
+    token,
+    self,
+    rotated: async (created, { retired, now }) => {
+      const name = created.attributes.description;
+      if (self && now) {
+        // The console's own token no longer works: what it would read
+        // now is refused. Done signs out, once the new token is copied.
+        view.showCreated(created, { title: 'Token rotated', note: `${retired} You are signed in with it: Done signs you out.`, done: ctx.signOut });
+        ctx.announce(`Token “${name}” rotated.`);
+        return;
+      }
+      view.showCreated(created, { title: 'Token rotated', note: retired });
+      ctx.announce(`Token “${name}” rotated.`);
+      await view.table.reload();
+    },
+  });
+}
+
+// statusCell shows a token's status, and whether it was rotated: retiring
+// (still working, until its expiration) or rotated (no longer working).
+function statusCell(t) {
+  const { status, rotatedTo } = t.attributes;
+  const badges = [h('span', { class: `badge status-${status}` }, status)];
+  if (rotatedTo) {
+    const working = status === 'active' || status === 'disabled';
+    badges.push(' ', h('span', { class: 'badge status-rotated' }, working ? 'retiring' : 'rotated'));
+  }
+  return badges;
+}
+
+// recentClients shows the addresses a token was last used from, newest
+// first; the user agent and time of each are in text a screen reader
+// reads after the address, and in the address's tooltip.
+function recentClients(t) {
+  const clients = t.attributes.recentClients || [];
+  if (clients.length === 0) return h('span', { class: 'muted' }, 'None');
+  return h('ul', { class: 'clients' }, clients.map((c) => {
+    const agent = c.userAgent || 'no user agent';
+    return h('li', {},
+      h('span', { class: 'ip', title: `${agent}, ${c.usedAt}` }, c.ip),
+      h('span', { class: 'visually-hidden' }, `, ${agent}, last used `, when(h, c.usedAt)));
+  }));
+}
+
 // shownScopes is how many scopes a row lists before it folds the rest
 // away behind "n more".
 const shownScopes = 6;
@@ -72,7 +128,7 @@ function scopeList(scopes) {
 const columns = (view) => [
   { title: 'Description', rowHeader: true, cell: (t) => t.attributes.description },
   { title: 'Scopes', cell: (t) => scopeList(words(t.attributes.scope)) },
-  { title: 'Status', cell: (t) => h('span', { class: `badge status-${t.attributes.status}` }, t.attributes.status) },
+  { title: 'Status', cell: statusCell },
   { title: 'Expiration', cell: (t) => when(h, t.attributes.expiration) },
   {
     title: 'Last use',
@@ -80,6 +136,7 @@ const columns = (view) => [
       ? [when(h, t.attributes.lastUsedAt), t.attributes.lastUsedIp ? ` from ${t.attributes.lastUsedIp}` : '']
       : 'Never'),
   },
+  { title: 'Recent clients', cell: recentClients },
   { title: 'Actions', cell: actionsCell(rowActions, view) },
 ];
 
@@ -100,11 +157,13 @@ export async function tokensPage(ctx, userID) {
     return `${base}?${q}`;
   };
   view.table = pagedTable({ ctx, caption: 'Tokens', columns: columns(view), empty: 'No tokens to show.' });
-  view.showCreated = (token) => {
-    const panel = createdPanel(token, () => {
+  // showCreated shows a new token once; Done calls done, by default
+  // giving the focus back to New token.
+  view.showCreated = (token, { title, note, done } = {}) => {
+    const panel = createdPanel(token, done || (() => {
       ctx.announce('The token is no longer shown.');
       focus(newButton);
-    });
+    }), { title, note });
     replace(createdSlot, panel.el);
     panel.focus();
   };
