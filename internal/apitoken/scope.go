@@ -17,6 +17,8 @@ const (
 	ScopeUsers          = "users"
 	ScopeUsersWrite     = "users-write"
 	ScopeIntrospect     = "introspect"
+	ScopeWebhooks       = "webhooks"
+	ScopeWebhooksWrite  = "webhooks-write"
 )
 
 // ServiceScopes are tokend's own scopes. Every catalog holds them, whatever
@@ -27,10 +29,12 @@ var ServiceScopes = []ScopeInfo{
 	{ScopeUsers, "Read users (admins only)"},
 	{ScopeUsersWrite, "Create and update users (admins only)"},
 	{ScopeIntrospect, "Verify tokens: introspection, forward-auth, revocation feed"},
+	{ScopeWebhooks, "Read webhooks and their deliveries (admins only)"},
+	{ScopeWebhooksWrite, "Create, update and delete webhooks (admins only)"},
 }
 
 // AdminOnlyScopes may only ever be held by admins.
-var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite}
+var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite, ScopeWebhooks, ScopeWebhooksWrite}
 
 // OptInScopes are held by a member only when given explicitly: introspect
 // reads the state of every user's tokens (the revocation feed) and other

@@ -1,0 +1,66 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
+)
+
+type noticeRow struct {
+	TokenID    string    `gorm:"column:token_id;primaryKey"`
+	WindowSecs int64     `gorm:"column:window_secs;primaryKey"`
+	NoticedAt  time.Time `gorm:"column:noticed_at"`
+}
+
+func (noticeRow) TableName() string { return "token_expiry_notices" }
+
+// NoticeExpiring gives the apiToken.expiring event of up to limit live
+// tokens whose expiration came within window of now, once per token and
+// window: the notice's row and its event are inserted in one transaction,
+// and a row already there (another replica's) means no event. A token
+// whose whole life was shorter than the window never came into it and gets
+// none. It returns how many tokens it looked at, which is limit when there
+// may be more.
+func (s *Store) NoticeExpiring(ctx context.Context, now time.Time, window time.Duration, label string, limit int) (int, error) {
+	now = dbTime(now)
+	secs := int64(window / time.Second)
+	var rows []struct {
+		ID         string
+		UserID     string
+		Expiration time.Time
+		CreatedAt  time.Time
+	}
+	err := s.tx(ctx, func(tx *gorm.DB) error {
+		err := tx.Raw(`SELECT t.id, t.user_id, t.expiration, t.created_at FROM api_tokens t
+			WHERE t.revoked_at IS NULL AND t.enabled AND t.expiration > ? AND t.expiration <= ?
+			AND NOT EXISTS (SELECT 1 FROM token_expiry_notices n WHERE n.token_id = t.id AND n.window_secs = ?)
+			ORDER BY t.expiration LIMIT ?`, now, dbTime(now.Add(window)), secs, limit).Scan(&rows).Error
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&noticeRow{TokenID: r.ID, WindowSecs: secs, NoticedAt: now})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 || r.Expiration.Sub(r.CreatedAt) <= window {
+				continue // noticed elsewhere, or never outside the window
+			}
+			ev := audit.Event{Action: audit.TokenExpiring, TargetType: audit.TargetToken, TargetID: r.ID,
+				UserID: r.UserID, Changes: audit.Changes{}}
+			exp := apitoken.FormatTime(r.Expiration)
+			ev.Changes.Set("expiration", exp, exp)
+			ev.Changes.Set("noticeWindow", nil, label)
+			if err := s.recordEvents(tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(rows), s.wrap(ctx, err, "")
+}
