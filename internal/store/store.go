@@ -21,6 +21,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/tokend/tokend/internal/audit"
 )
 
 // The dialects Store speaks.
@@ -38,6 +40,9 @@ type Store struct {
 	closed  atomic.Bool
 	// foldBatch, when set, replaces countFoldBatch (tests).
 	foldBatch int
+	// auditSinks learn of the events of every transaction once it
+	// committed (audit.go).
+	auditSinks atomic.Pointer[[]func([]audit.Event)]
 
 	Users  *Users
 	Tokens *Tokens
@@ -206,7 +211,7 @@ func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context) error) er
 // transact is InTx without translating the error, for store methods that
 // translate it themselves.
 func (s *Store) transact(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{s}).(*gorm.DB); ok {
+	if _, ok := ctx.Value(txKey{s}).(*txState); ok {
 		return fn(ctx)
 	}
 	ctx, done, err := s.begin(ctx)
@@ -214,9 +219,34 @@ func (s *Store) transact(ctx context.Context, fn func(ctx context.Context) error
 		return err
 	}
 	defer done()
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{s}, tx))
+	st := &txState{}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ctx := context.WithValue(ctx, txKey{s}, st)
+		// The handle carries the context, and with it the state, to
+		// whatever records an event on it (record).
+		st.db = tx.WithContext(ctx)
+		if err := fn(ctx); err != nil {
+			return err
+		}
+		// The events go last, so that the chain's head, which appending
+		// locks until the commit, is the last lock the transaction takes
+		// and none waits for it holding another.
+		var err error
+		st.appended, err = s.writeEvents(st.db, st.events...)
+		return err
 	})
+	if err == nil && len(st.appended) > 0 {
+		s.published(st.appended)
+	}
+	return err
+}
+
+// txState is a transaction of the store: its handle, and the events of
+// its changes, appended to the audit log when fn is done.
+type txState struct {
+	db       *gorm.DB
+	events   []audit.Event
+	appended []audit.Event
 }
 
 // tx runs fn in a transaction, InTx's, with its handle.
@@ -227,8 +257,8 @@ func (s *Store) tx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 // conn returns the handle store methods run their statements on: the
 // transaction ctx carries, or the pool.
 func (s *Store) conn(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{s}).(*gorm.DB); ok {
-		return tx
+	if st, ok := ctx.Value(txKey{s}).(*txState); ok {
+		return st.db
 	}
 	return s.db.WithContext(ctx)
 }
