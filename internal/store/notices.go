@@ -56,11 +56,56 @@ func (s *Store) NoticeExpiring(ctx context.Context, now time.Time, window time.D
 			exp := apitoken.FormatTime(r.Expiration)
 			ev.Changes.Set("expiration", exp, exp)
 			ev.Changes.Set("noticeWindow", nil, label)
-			if err := s.recordEvents(tx, ev); err != nil {
+			if err := s.appendEvents(tx, ev); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	return len(rows), s.wrap(ctx, err, "")
+}
+
+// DisableUnused revokes up to limit live tokens (neither revoked nor
+// expired at now) unused for the period, counted from their creation if
+// they were never used, each with an apiToken.disabled event in the same
+// transaction that says why. It returns how many tokens it looked at,
+// which is limit when there may be more.
+func (s *Store) DisableUnused(ctx context.Context, now time.Time, unused time.Duration, limit int) (int, error) {
+	now = dbTime(now)
+	cutoff := dbTime(now.Add(-unused))
+	var ids []string
+	err := s.conn(ctx).Raw(`SELECT id FROM api_tokens WHERE revoked_at IS NULL AND expiration > ?
+		AND COALESCE(last_used_at, created_at) < ? ORDER BY id LIMIT ?`, now, cutoff, limit).Scan(&ids).Error
+	if err != nil || len(ids) == 0 {
+		return 0, s.wrap(ctx, err, "")
+	}
+	reason := "unused for " + apitoken.FormatDuration(unused)
+	err = s.InTx(ctx, func(ctx context.Context) error {
+		var events []audit.Event
+		_, err := s.Tokens.UpdateEach(ctx, ids, func(t *apitoken.Token) error {
+			last := t.CreatedAt
+			if t.LastUsedAt != nil {
+				last = *t.LastUsedAt
+			}
+			// Checked again under the row's lock: a use or a revocation
+			// since the read above keeps the token as it is.
+			if t.RevokedAt != nil || !t.Expiration.After(now) || !last.Before(cutoff) {
+				return nil
+			}
+			at := now
+			t.RevokedAt, t.UpdatedAt = &at, now
+			ev := audit.Event{Action: audit.TokenDisabled, TargetType: audit.TargetToken, TargetID: t.ID,
+				UserID: t.UserID, Changes: audit.Changes{}}
+			ev.Changes.Set("status", "active", "revoked")
+			ev.Changes.Set("revokedAt", nil, apitoken.FormatTime(at))
+			ev.Changes.Set("reason", nil, reason)
+			events = append(events, ev)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return s.appendEvents(s.conn(ctx), events...)
+	})
+	return len(ids), err
 }

@@ -224,7 +224,7 @@ func (o *Outbox) Record(ctx context.Context, c webhook.Claim, out Outcome) (bool
 			Changes: audit.Changes{}}
 		ev.Changes.Set("enabled", true, false)
 		ev.Changes.Set("failures", nil, row.Failures)
-		return o.s.recordEvents(tx, ev)
+		return o.s.appendEvents(tx, ev)
 	})
 	return recorded, o.s.wrap(ctx, err, "")
 }

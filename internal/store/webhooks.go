@@ -48,7 +48,7 @@ func (ws *Webhooks) Create(ctx context.Context, w *webhook.Webhook, sealedSecret
 		}
 		ev := audit.From(ctx, audit.WebhookCreated, audit.TargetWebhook, w.ID, "")
 		ev.Changes = webhookChanges(nil, w)
-		return ws.s.recordEvents(tx, ev)
+		return ws.s.appendEvents(tx, ev)
 	})
 	return ws.s.wrap(ctx, err, "")
 }
@@ -144,7 +144,7 @@ func (ws *Webhooks) Update(ctx context.Context, id string, fn func(*webhook.Webh
 		}
 		ev := audit.From(ctx, audit.WebhookUpdated, audit.TargetWebhook, id, "")
 		ev.Changes = ch
-		return ws.s.recordEvents(tx, ev)
+		return ws.s.appendEvents(tx, ev)
 	})
 	if err != nil {
 		return webhook.Webhook{}, ws.s.wrap(ctx, err, "webhook not found")
@@ -176,7 +176,7 @@ func (ws *Webhooks) Delete(ctx context.Context, id string) (webhook.Webhook, err
 		}
 		ev := audit.From(ctx, audit.WebhookDeleted, audit.TargetWebhook, id, "")
 		ev.Changes = webhookChanges(&w, nil)
-		return ws.s.recordEvents(tx, ev)
+		return ws.s.appendEvents(tx, ev)
 	})
 	if err != nil {
 		return webhook.Webhook{}, ws.s.wrap(ctx, err, "webhook not found")
