@@ -21,7 +21,7 @@ func MustParseCatalog(tb testing.TB, data string) *apitoken.Catalog {
 
 // serviceScopeNames are tokend's own scopes, in the order ParseCatalog
 // appends them.
-var serviceScopeNames = []string{"api-tokens", "api-tokens-write", "users", "users-write", "introspect"}
+var serviceScopeNames = []string{"api-tokens", "api-tokens-write", "users", "users-write", "introspect", "webhooks", "webhooks-write"}
 
 func scopeNames(infos []apitoken.ScopeInfo) []string {
 	names := make([]string, len(infos))
@@ -81,6 +81,7 @@ func TestParseCatalogAlwaysHoldsTokendsOwnScopes(t *testing.T) {
 			{Name: "users", Description: "Our own wording"},
 			{Name: "customers"},
 			apitoken.ServiceScopes[0], apitoken.ServiceScopes[1], apitoken.ServiceScopes[3], apitoken.ServiceScopes[4],
+			apitoken.ServiceScopes[5], apitoken.ServiceScopes[6],
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("All() = %#v, want %#v", got, want)
@@ -102,17 +103,18 @@ func TestParseCatalogOfTheDefaultFile(t *testing.T) {
 		t.Fatalf("the embedded default catalog does not parse: %v", err)
 	}
 	got := scopeNames(c.All())
-	// Unit's 46 scopes, then tokend's 5.
-	if len(got) != 46+5 {
-		t.Fatalf("default catalog has %d scopes, want 51: %q", len(got), got)
+	// Unit's 46 scopes, then tokend's own.
+	n := len(serviceScopeNames)
+	if len(got) != 46+n {
+		t.Fatalf("default catalog has %d scopes, want %d: %q", len(got), 46+n, got)
 	}
 	for _, name := range []string{"customers", "customers-write", "accounts", "payments-write", "wire-drawdowns-write"} {
 		if !c.Has(name) {
 			t.Errorf("default catalog lacks Unit's %q", name)
 		}
 	}
-	if !slices.Equal(got[len(got)-5:], serviceScopeNames) {
-		t.Errorf("default catalog ends with %q, want tokend's scopes %q", got[len(got)-5:], serviceScopeNames)
+	if !slices.Equal(got[len(got)-n:], serviceScopeNames) {
+		t.Errorf("default catalog ends with %q, want tokend's scopes %q", got[len(got)-n:], serviceScopeNames)
 	}
 	for _, s := range c.All() {
 		if s.Description == "" {
@@ -211,7 +213,7 @@ func TestCatalogDefault(t *testing.T) {
 		role apitoken.Role
 		want []string
 	}{
-		{apitoken.RoleAdmin, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "users", "users-write", "introspect"}},
+		{apitoken.RoleAdmin, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "webhooks", "webhooks-write"}},
 		// introspect is opt-in for members.
 		{apitoken.RoleMember, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write"}},
 		// An unknown role is treated as the least privileged.

@@ -256,8 +256,8 @@ func TestWebhookDisabledAfterConsecutiveFailures(t *testing.T) {
 		}
 		// The disabling is an audit event.
 		var n int64
-		h.Store.SQL().QueryRow("SELECT COUNT(*) FROM audit_events WHERE action = 'webhook.disabled' AND target_id = " +
-			placeholder(h) + "", id).Scan(&n)
+		h.Store.SQL().QueryRow("SELECT COUNT(*) FROM audit_events WHERE action = 'webhook.disabled' AND target_id = "+
+			placeholder(h)+"", id).Scan(&n)
 		if n != 1 {
 			t.Errorf("webhook.disabled events = %d, want 1", n)
 		}
@@ -289,4 +289,126 @@ func placeholder(h *harness) string {
 		return "$1"
 	}
 	return "?"
+}
+
+func TestWebhookResources(t *testing.T) {
+	forEachDBWith(t, webhookOptions, func(t *testing.T, h *harness) {
+		create := h.do(req{method: http.MethodPost, path: "/webhooks", token: h.AdminToken,
+			body: webhookBody(map[string]any{"url": "https://hooks.example.com/tokend", "events": []string{"apiToken.revoked", "apiToken.created", "apiToken.revoked"}})})
+		create.expectStatus(t, http.StatusCreated, "")
+		id := create.data()["id"].(string)
+		a := create.attrs()
+		if create.Header.Get("Location") != h.URL+"/webhooks/"+id || a["enabled"] != true || a["description"] != "" {
+			t.Fatalf("create = %s", create.Body)
+		}
+		if got := mustJSON(t, a["events"]); string(got) != `["apiToken.created","apiToken.revoked"]` {
+			t.Errorf("events = %s, want sorted without repeats", got)
+		}
+		secret := a["secret"].(string)
+
+		// The secret is stored sealed, and shown only once.
+		var sealed []byte
+		h.Store.SQL().QueryRow("SELECT sealed_secret FROM webhooks WHERE id = "+placeholder(h), id).Scan(&sealed)
+		if len(sealed) == 0 || strings.Contains(string(sealed), strings.TrimPrefix(secret, "whsec_")) {
+			t.Errorf("the secret is not sealed: %q", sealed)
+		}
+		get := h.do(req{method: http.MethodGet, path: "/webhooks/" + id, token: h.AdminToken})
+		get.expectStatus(t, http.StatusOK, "")
+		if _, ok := get.attrs()["secret"]; ok || strings.Contains(string(get.Body), secret) {
+			t.Errorf("GET shows the secret: %s", get.Body)
+		}
+		if strings.Contains(h.Logs.String(), strings.TrimPrefix(secret, "whsec_")) {
+			t.Error("the logs hold the secret")
+		}
+
+		list := h.do(req{method: http.MethodGet, path: "/webhooks", token: h.AdminToken})
+		list.expectStatus(t, http.StatusOK, "")
+		if items := list.list(); len(items) != 1 || items[0]["id"] != id {
+			t.Errorf("list = %s", list.Body)
+		}
+
+		patch := h.do(req{method: http.MethodPatch, path: "/webhooks/" + id, token: h.AdminToken,
+			body: map[string]any{"data": map[string]any{"type": "webhook", "id": id,
+				"attributes": map[string]any{"enabled": false, "events": []string{"*"}}}}})
+		patch.expectStatus(t, http.StatusOK, "")
+		if patch.attrs()["enabled"] != false || string(mustJSON(t, patch.attrs()["events"])) != `["*"]` {
+			t.Errorf("patch = %s", patch.Body)
+		}
+
+		del := h.do(req{method: http.MethodDelete, path: "/webhooks/" + id, token: h.AdminToken})
+		del.expectStatus(t, http.StatusOK, "")
+		h.do(req{method: http.MethodGet, path: "/webhooks/" + id, token: h.AdminToken}).expectStatus(t, http.StatusNotFound, "not_found")
+		h.do(req{method: http.MethodDelete, path: "/webhooks/" + id, token: h.AdminToken}).expectStatus(t, http.StatusNotFound, "not_found")
+		h.do(req{method: http.MethodGet, path: "/webhooks/" + id + "/deliveries", token: h.AdminToken}).expectStatus(t, http.StatusNotFound, "not_found")
+
+		// Each change is one audit event, in order, with what changed.
+		rows, err := h.Store.SQL().Query("SELECT action, changes FROM audit_events WHERE target_id = "+placeholder(h)+" ORDER BY seq", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var actions []string
+		for rows.Next() {
+			var action string
+			var changes *string
+			rows.Scan(&action, &changes)
+			actions = append(actions, action)
+			if changes != nil && strings.Contains(*changes, strings.TrimPrefix(secret, "whsec_")) {
+				t.Errorf("%s records the secret", action)
+			}
+		}
+		if strings.Join(actions, " ") != "webhook.created webhook.updated webhook.deleted" {
+			t.Errorf("events = %v", actions)
+		}
+	})
+}
+
+func TestWebhookRequestsRefused(t *testing.T) {
+	h := newHarness(t, options{}) // private addresses refused
+	member := h.user(apitoken.RoleMember)
+	memberToken, _ := h.mint(member, tokenSpec{scope: "api-tokens"})
+	narrowAdmin, _ := h.mint(h.AdminID, tokenSpec{scope: "webhooks"})
+	for _, tc := range []struct {
+		name   string
+		token  string
+		attrs  map[string]any
+		status int
+		code   string
+		ptr    string
+	}{
+		{"a loopback URL is refused", h.AdminToken, map[string]any{"url": "http://127.0.0.1:8080/x", "events": []string{"*"}}, 422, "unprocessable_content", "/data/attributes/url"},
+		{"a private URL is refused", h.AdminToken, map[string]any{"url": "https://10.1.2.3/x", "events": []string{"*"}}, 422, "unprocessable_content", "/data/attributes/url"},
+		{"the metadata address is refused", h.AdminToken, map[string]any{"url": "http://169.254.169.254/latest", "events": []string{"*"}}, 422, "unprocessable_content", "/data/attributes/url"},
+		{"the IPv6 metadata address is refused", h.AdminToken, map[string]any{"url": "http://[fd00:ec2::254]/", "events": []string{"*"}}, 422, "unprocessable_content", "/data/attributes/url"},
+		{"a CGNAT address is refused", h.AdminToken, map[string]any{"url": "http://100.64.0.1/", "events": []string{"*"}}, 422, "unprocessable_content", "/data/attributes/url"},
+		{"a name resolving to loopback is refused", h.AdminToken, map[string]any{"url": "http://localhost:9/", "events": []string{"*"}}, 422, "unprocessable_content", "/data/attributes/url"},
+		{"a URL that is not http is invalid", h.AdminToken, map[string]any{"url": "ftp://example.com/", "events": []string{"*"}}, 400, "invalid_value", "/data/attributes/url"},
+		{"a URL with a password is invalid", h.AdminToken, map[string]any{"url": "https://a:b@example.com/", "events": []string{"*"}}, 400, "invalid_value", "/data/attributes/url"},
+		{"events are required", h.AdminToken, map[string]any{"url": "https://example.com/"}, 400, "invalid_value", "/data/attributes/events"},
+		{"events must be actions", h.AdminToken, map[string]any{"url": "https://example.com/", "events": []string{"not an action"}}, 400, "invalid_value", "/data/attributes/events/0"},
+		{"events must be an array", h.AdminToken, map[string]any{"url": "https://example.com/", "events": "*"}, 400, "invalid_value", "/data/attributes/events"},
+		{"the secret cannot be chosen", h.AdminToken, map[string]any{"url": "https://example.com/", "events": []string{"*"}, "secret": "whsec_x"}, 400, "invalid_value", "/data/attributes/secret"},
+		{"a member may not create webhooks", memberToken, map[string]any{"url": "https://example.com/", "events": []string{"*"}}, 403, "forbidden", ""},
+		{"an admin token without webhooks-write may not", narrowAdmin, map[string]any{"url": "https://example.com/", "events": []string{"*"}}, 403, "forbidden", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := h.on(t)
+			resp := h.do(req{method: http.MethodPost, path: "/webhooks", token: tc.token, body: webhookBody(tc.attrs)})
+			resp.expectStatus(t, tc.status, tc.code)
+			if tc.ptr != "" {
+				src, _ := resp.errors()[0]["source"].(map[string]any)
+				if src["pointer"] != tc.ptr {
+					t.Errorf("pointer = %v, want %s", src["pointer"], tc.ptr)
+				}
+			}
+		})
+	}
+	var n int64
+	h.Store.SQL().QueryRow("SELECT COUNT(*) FROM webhooks").Scan(&n)
+	if n != 0 {
+		t.Errorf("%d webhooks stored by refused requests", n)
+	}
+	h.do(req{method: http.MethodGet, path: "/webhooks", token: memberToken}).expectStatus(t, http.StatusForbidden, "forbidden")
+	h.do(req{method: http.MethodGet, path: "/webhooks", token: narrowAdmin}).expectStatus(t, http.StatusOK, "")
+	h.do(req{method: http.MethodGet, path: "/webhooks/not-an-id", token: narrowAdmin}).expectStatus(t, http.StatusNotFound, "not_found")
 }
