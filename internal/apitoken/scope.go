@@ -29,12 +29,16 @@ var ServiceScopes = []ScopeInfo{
 	{ScopeUsers, "Read users (admins only)"},
 	{ScopeUsersWrite, "Create and update users (admins only)"},
 	{ScopeIntrospect, "Verify tokens: introspection, forward-auth, revocation feed"},
-	{ScopeWebhooks, "Read webhooks and their deliveries (admins only)"},
-	{ScopeWebhooksWrite, "Create, update and delete webhooks (admins only)"},
+	{ScopeWebhooks, "Read webhooks and their deliveries (tokend's: admins only)"},
+	{ScopeWebhooksWrite, "Create, update and delete webhooks (tokend's: admins only)"},
 }
 
 // AdminOnlyScopes may only ever be held by admins.
-var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite, ScopeWebhooks, ScopeWebhooksWrite}
+//
+// webhooks and webhooks-write are not among them, though only admins may
+// manage tokend's webhooks: Unit's catalog has scopes of the same names,
+// for its own webhooks, which members may need to hold.
+var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite}
 
 // OptInScopes are held by a member only when given explicitly: introspect
 // reads the state of every user's tokens (the revocation feed) and other

@@ -20,7 +20,7 @@ func TestUserAllowedScopes(t *testing.T) {
 			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "webhooks", "webhooks-write"}},
 		{"a member without a list gets the catalog less the admin-only and opt-in scopes",
 			apitoken.User{Role: apitoken.RoleMember},
-			[]string{"customers", "accounts", "api-tokens", "api-tokens-write"}},
+			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "webhooks", "webhooks-write"}},
 		{"a member given introspect explicitly holds it",
 			apitoken.User{Role: apitoken.RoleMember, Scopes: []string{"introspect", "customers"}},
 			[]string{"introspect", "customers"}},
