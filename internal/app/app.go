@@ -113,7 +113,9 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	guard := &webhook.Guard{AllowPrivate: cfg.Webhooks.AllowPrivate}
 	box := outbox.New(st.Outbox, sealer, outbox.Config{
 		Backoff: cfg.Webhooks.Backoff, Timeout: cfg.Webhooks.Timeout, MaxFailures: cfg.Webhooks.MaxFailures,
-		Poll: cfg.Webhooks.Poll, Guard: guard, Now: opt.Now, Log: log,
+		// A claim outlives its attempt by two more timeouts: an attempt
+		// recorded after its lease would be sent again.
+		Lease: 3 * cfg.Webhooks.Timeout, Poll: cfg.Webhooks.Poll, Guard: guard, Now: opt.Now, Log: log,
 	})
 	// Events committed here are fanned out at once; those committed by
 	// other replicas at the next poll.
