@@ -206,4 +206,3 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
-

@@ -1,0 +1,167 @@
+package outbox_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/tokend/tokend/internal/audit"
+	"github.com/tokend/tokend/internal/dbtest"
+	"github.com/tokend/tokend/internal/tokendtest"
+)
+
+var env = map[string]string{
+	"TOKEND_WEBHOOK_ALLOW_PRIVATE": "true",
+	"TOKEND_WEBHOOK_POLL":          "20ms",
+	"TOKEND_WEBHOOK_RETRY_FIRST":   "50ms",
+	"TOKEND_WEBHOOK_RETRY_MAX":     "100ms",
+}
+
+// counter is a receiver that counts each webhook-id it accepted and
+// verifies every signature with the official library.
+type counter struct {
+	mu     sync.Mutex
+	secret string
+	seen   map[string]int
+	bad    []error
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secret == "" {
+		w.WriteHeader(http.StatusServiceUnavailable) // not ready: retried
+		return
+	}
+	wh, err := standardwebhooks.NewWebhook(c.secret)
+	if err == nil {
+		err = wh.Verify(body, r.Header)
+	}
+	if err != nil {
+		c.bad = append(c.bad, err)
+	}
+	c.seen[r.Header.Get("webhook-id")]++
+	w.WriteHeader(http.StatusOK)
+}
+
+func (c *counter) counts() (distinct, total int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.seen {
+		distinct++
+		total += n
+	}
+	return distinct, total
+}
+
+// post sends a JSON:API document and decodes the answer.
+func post(t *testing.T, method, url, token string, doc any) map[string]any {
+	t.Helper()
+	b, _ := json.Marshal(doc)
+	req, _ := http.NewRequest(method, url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/vnd.api+json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s: %d %v", method, url, resp.StatusCode, out)
+	}
+	return out
+}
+
+// TestTwoReplicasDeliverEachEventOnce runs two tokend servers on one
+// database, appends events through both at once, and checks that the
+// receiver gets every event exactly once, each signed.
+func TestTwoReplicasDeliverEachEventOnce(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, url string) {
+		a := tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Env: env})
+		b := tokendtest.Start(t, tokendtest.Options{DatabaseURL: url, Env: env, Replica: true})
+		c := &counter{seen: map[string]int{}}
+		rcv := httptest.NewServer(c)
+		defer rcv.Close()
+
+		doc := post(t, http.MethodPost, a.URL+"/webhooks", a.AdminToken, map[string]any{"data": map[string]any{
+			"type": "webhook", "attributes": map[string]any{"url": rcv.URL, "events": []string{"apiToken.revoked"}}}})
+		c.mu.Lock()
+		c.secret = doc["data"].(map[string]any)["attributes"].(map[string]any)["secret"].(string)
+		c.mu.Unlock()
+
+		const perReplica, batches = 100, 10
+		var wg sync.WaitGroup
+		for r, srv := range []*tokendtest.Server{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range perReplica / batches {
+					var evs []audit.Event
+					for j := range batches {
+						evs = append(evs, audit.Event{Action: audit.TokenRevoked, TargetType: audit.TargetToken,
+							TargetID: fmt.Sprintf("r%d-%d-%d", r, i, j)})
+					}
+					// An event no webhook subscribes to, between them.
+					evs = append(evs, audit.Event{Action: audit.TokenCreated, TargetType: audit.TargetToken, TargetID: "x"})
+					if err := srv.Store.AppendEvents(context.Background(), evs...); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+
+		want := 2 * perReplica
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if d, _ := c.counts(); d >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				d, n := c.counts()
+				t.Fatalf("received %d distinct events (%d requests), want %d", d, n, want)
+			}
+			<-time.After(20 * time.Millisecond)
+		}
+		// Every delivery is recorded as succeeded once the requests are
+		// all answered; then no request can still come.
+		for {
+			var pending int64
+			a.Store.SQL().QueryRow("SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'succeeded'").Scan(&pending)
+			if pending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d deliveries not recorded as succeeded", pending)
+			}
+			<-time.After(20 * time.Millisecond)
+		}
+		distinct, total := c.counts()
+		if distinct != want || total != want {
+			t.Errorf("received %d distinct events in %d requests, want %d once each", distinct, total, want)
+		}
+		var rows int64
+		a.Store.SQL().QueryRow("SELECT COUNT(*) FROM webhook_deliveries").Scan(&rows)
+		if rows != int64(want) {
+			t.Errorf("%d deliveries in the outbox, want %d", rows, want)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if len(c.bad) > 0 {
+			t.Errorf("%d deliveries do not verify: %v", len(c.bad), c.bad[0])
+		}
+	})
+}
