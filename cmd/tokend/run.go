@@ -19,6 +19,7 @@ import (
 
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/app"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/store"
@@ -47,6 +48,8 @@ Commands:
   keys list                  list signing keys
   keys rotate                make a new signing key active
   keys retire KID            stop a retiring key from verifying anything
+  audit verify               check the audit log's chain of hashes; fails naming
+                             the first event changed, deleted or reordered
   healthcheck                exit 0 if the tokend at --listen is ready (for containers)
   version                    print the version
 
@@ -105,8 +108,13 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprint(stderr, usage)
 		return usageError{"no command given"}
 	}
-	e := env{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
 	cmd, rest := args[0], args[1:]
+	if cmd != "serve" {
+		// The changes of local commands are recorded as the command
+		// line's, with the operating system's user.
+		ctx = audit.WithActor(ctx, audit.Actor{UserAgent: cliAgent(getenv)})
+	}
+	e := env{ctx: ctx, getenv: getenv, stdout: stdout, stderr: stderr}
 	sub := ""
 	if len(rest) > 0 {
 		sub = rest[0]
@@ -137,6 +145,8 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 		return e.keysRotate(rest[1:])
 	case cmd == "keys" && sub == "retire":
 		return e.keysRetire(rest[1:])
+	case cmd == "audit" && sub == "verify":
+		return e.auditVerify(rest[1:])
 	case cmd == "healthcheck":
 		return e.healthcheck(rest)
 	case cmd == "version" || cmd == "--version" || cmd == "-version":
@@ -145,7 +155,7 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
-	case (cmd == "users" || cmd == "tokens" || cmd == "keys") && (sub == "" || sub == "help" || sub == "-h" || sub == "--help"):
+	case (cmd == "users" || cmd == "tokens" || cmd == "keys" || cmd == "audit") && (sub == "" || sub == "help" || sub == "-h" || sub == "--help"):
 		if sub == "" {
 			fmt.Fprint(stderr, groupUsage(cmd))
 			return usageError{fmt.Sprintf("%q needs a command", cmd)}
@@ -155,6 +165,15 @@ func dispatch(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError{fmt.Sprintf("unknown command %q", strings.Join(args[:min(2, len(args))], " "))}
+}
+
+// cliAgent is the user agent of the changes local commands make.
+func cliAgent(getenv func(string) string) string {
+	agent := "tokend-cli/" + version
+	if u := getenv("USER"); u != "" {
+		agent += " (user " + u + ")"
+	}
+	return agent
 }
 
 // env is what every command runs with.

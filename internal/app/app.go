@@ -57,6 +57,10 @@ type App struct {
 
 	cfg *config.Config
 	log *slog.Logger
+	// refusals counts refused authentications between two flushes to
+	// the audit log; auditLog is the file events are copied to, if any.
+	refusals *audit.Refusals
+	auditLog *os.File
 }
 
 // Open assembles tokend: it connects to the database, applies pending
@@ -122,7 +126,13 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	st.OnAudit(func([]audit.Event) { box.Wake() })
 	notices := expiry.New(st, expiry.Config{Windows: cfg.ExpiryNotices, Interval: cfg.ExpiryCheckInterval,
 		DisableUnusedAfter: cfg.DisableUnusedAfter, Now: opt.Now, Log: log})
+	auditLog, err := openAuditLog(st, cfg.AuditLog, log)
+	if err != nil {
+		return nil, err
+	}
+	refusals := audit.NewRefusals(0)
 	handler := httpapi.NewServer(log, httpapi.Config{
+		Refusals:       refusals,
 		DB:             st.SQL(),
 		PublicURL:      cfg.PublicURL,
 		Proxies:        clientip.New(cfg.TrustedProxies),
@@ -138,7 +148,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	}, svc)
 	ok = true
 	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, Outbox: box, Notices: notices,
-		cfg: cfg, log: log}, nil
+		cfg: cfg, log: log, refusals: refusals, auditLog: auditLog}, nil
 }
 
 // OpenStore opens the database, retrying while it is unreachable for up to
@@ -174,8 +184,13 @@ func LoadCatalog(path string) (*apitoken.Catalog, error) {
 	return apitoken.ParseCatalog(data)
 }
 
-// Close closes the database.
-func (a *App) Close() error { return a.Store.Close() }
+// Close closes the database, and the copy of the audit log.
+func (a *App) Close() error {
+	if a.auditLog != nil {
+		a.auditLog.Close()
+	}
+	return a.Store.Close()
+}
 
 // usageFlushInterval is how often tokens' last uses are written.
 const usageFlushInterval = 5 * time.Second
@@ -260,6 +275,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// another replica.
 	defer background(ctx, a.Outbox.Run)()
 	defer background(ctx, a.Notices.Run)()
+	// Refused authentications are flushed to the audit log every
+	// refusalFlushInterval, and a last time once the server has stopped.
+	defer background(context.Background(), a.flushRefusals)()
+	if a.cfg.AuditRetention > 0 {
+		defer background(ctx, a.pruneEvents)()
+	}
 	// Every replica purges the tokens past their retention, at start and
 	// every hour; replicas purging at once share the work. A purge stops
 	// as soon as the shutdown begins.

@@ -267,3 +267,32 @@ func From(ctx context.Context, action Action, targetType, targetID, userID strin
 	return Event{Action: action, TargetType: targetType, TargetID: targetID, UserID: userID,
 		ActorUserID: a.UserID, ActorTokenID: a.TokenID, SourceIP: a.SourceIP, UserAgent: a.UserAgent}
 }
+
+// Filter selects events of the audit log for a list, and one page of
+// them, in seq order (oldest first, or newest with Newest).
+type Filter struct {
+	// UserID selects the events of one user's tokens and of the user
+	// itself; "" selects every event.
+	UserID string
+	// Actions selects events of any of the actions; none selects all.
+	Actions     []Action
+	TargetID    string
+	ActorUserID string
+	// Since and Until bound OccurredAt: Since <= OccurredAt < Until.
+	Since, Until *time.Time
+	Newest       bool
+	Limit        int
+	Offset       int
+	// After and Before page by position: the events past the one with
+	// seq After, or those before Before, in the list's order.
+	After, Before *int64
+}
+
+// Page is a page of a list of events.
+type Page struct {
+	Events []Event
+	// Total is how many events the filter selects in all.
+	Total int64
+	// More reports events past the page.
+	More bool
+}

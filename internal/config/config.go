@@ -77,6 +77,12 @@ type Config struct {
 	// working, revoked or expired, before serve purges it; 0 keeps tokens
 	// for ever.
 	TokenRetention time.Duration
+	// AuditRetention is how long audit events are kept before serve
+	// prunes them from the old end of the chain; 0 keeps them for ever.
+	AuditRetention time.Duration
+	// AuditLog, when set, is where each audit event is also written as a
+	// JSON line once committed: "stdout" or a file's path.
+	AuditLog string
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins []string
 	// SecretScanningKeys, when set, is a file of the keys GitHub signs
@@ -115,6 +121,7 @@ const (
 	DefaultStateTokens      = 100_000
 	DefaultMaxTokensPerUser = 1000
 	DefaultTokenRetention   = 400 * 24 * time.Hour
+	DefaultAuditRetention   = 400 * 24 * time.Hour
 	// MinTokenRetention is the shortest retention accepted: shorter is
 	// most likely a unit mistaken (400s for 400d), and would erase the
 	// history of expired tokens as soon as they expire.
@@ -157,6 +164,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 		"file of the keys GitHub signs secret scanning reports with (its /meta/public_keys/secret_scanning answer); unset accepts unsigned reports (TOKEND_SECRET_SCANNING_KEYS)")
 	fs.StringVar(&c.PprofListen, "pprof-listen", env("TOKEND_PPROF_LISTEN", ""),
 		"address of a listener serving Go's profiles, such as 127.0.0.1:6060; keep it private (TOKEND_PPROF_LISTEN)")
+	fs.StringVar(&c.AuditLog, "audit-log", env("TOKEND_AUDIT_LOG", ""),
+		"also write each audit event as a JSON line, once committed, to stdout or to this file (TOKEND_AUDIT_LOG)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time allowed for a graceful shutdown")
 
 	// Settings that need parsing: the environment sets them first, and a
@@ -169,6 +178,7 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	c.TokenRetention = DefaultTokenRetention
 	c.Webhooks = DefaultWebhooks
 	c.ExpiryNotices, c.ExpiryCheckInterval = DefaultExpiryNotices, DefaultExpiryCheckInterval
+	c.AuditRetention = DefaultAuditRetention
 	c.envErrs = map[string]error{}
 	for _, p := range []struct {
 		flag, env, usage string
@@ -194,6 +204,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.MaxTokensPerUser, err = strconv.Atoi(s); return }},
 		{"token-retention", "TOKEND_TOKEN_RETENTION", "how long revoked and expired tokens are kept before they are purged, such as 400d, or off",
 			func(s string) (err error) { c.TokenRetention, err = parseRetention(s); return }},
+		{"audit-retention", "TOKEND_AUDIT_RETENTION", "how long audit events are kept before they are pruned, such as 400d, or off",
+			func(s string) (err error) { c.AuditRetention, err = parseRetention(s); return }},
 		{"cors-origins", "TOKEND_CORS_ORIGINS", "comma-separated browser origins allowed to call the API, such as https://dashboard.example.com",
 			func(s string) (err error) { c.CORSOrigins, err = parseOrigins(s); return }},
 		{"webhook-allow-private", "TOKEND_WEBHOOK_ALLOW_PRIVATE", "let webhooks reach loopback, private and link-local addresses: true or false",
@@ -266,6 +278,9 @@ func (c *Config) Finish() error {
 	}
 	if c.TokenRetention < 0 || (c.TokenRetention > 0 && c.TokenRetention < MinTokenRetention) {
 		return fmt.Errorf("token retention must be off or at least 1d, not %v", c.TokenRetention)
+	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < MinTokenRetention) {
+		return fmt.Errorf("audit retention must be off or at least 1d, not %v", c.AuditRetention)
 	}
 	if c.StateMaxAge <= 0 || c.StateTokens <= 0 {
 		return errors.New("state max age and state tokens must be positive")

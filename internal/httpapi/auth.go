@@ -1,11 +1,16 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
+	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/ratelimit"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/verifier"
@@ -44,6 +49,7 @@ func (s *Server) recordUse(c echo.Context, p *service.Principal) {
 func (s *Server) authenticateRequest(c echo.Context) (*service.Principal, error) {
 	ip, now := clientIP(c), s.now()
 	if ok, retry := s.authFailures.Check(ip, now); !ok {
+		s.refused(c, ip, reasonRateLimited, now)
 		return nil, rateLimitedf(retry, "Too many failed authentications from this address; try again in %d s.", ratelimit.RetryAfterSeconds(retry))
 	}
 	raw, err := bearerToken(c.Request())
@@ -52,14 +58,79 @@ func (s *Server) authenticateRequest(c echo.Context) (*service.Principal, error)
 		p, err = s.svc.Authenticate(ctx(c), raw, ip)
 	}
 	if err != nil {
-		if apitoken.ErrorCode(err) == apitoken.Unauthorized {
+		switch apitoken.ErrorCode(err) {
+		case apitoken.Unauthorized:
 			s.authFailures.Take(ip, now)
+			s.refused(c, ip, refusalReason(err), now)
+		case apitoken.Forbidden:
+			s.refused(c, ip, reasonSourceIP, now)
 		}
 		return nil, err
 	}
 	p.UserAgent = c.Request().UserAgent()
 	setPrincipal(c, p)
+	// The changes the request makes are recorded as the principal's.
+	c.SetRequest(c.Request().WithContext(audit.WithActor(ctx(c), audit.Actor{
+		UserID: p.User.ID, TokenID: p.Token.ID, SourceIP: addrString(ip), UserAgent: p.UserAgent,
+	})))
 	return p, nil
+}
+
+// addrString returns the address as text, "" if it is not valid.
+func addrString(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	return ip.String()
+}
+
+// The reasons of refused authentications that the audit log counts
+// (audit.Refusals): a short code each, from a fixed set, so that the
+// events are few and can be filtered.
+const (
+	reasonRateLimited = "rate_limited"
+	reasonSourceIP    = "source_ip_not_allowed"
+	reasonOther       = "unauthorized"
+)
+
+// refusalReasons maps the details of the service's unauthorized errors to
+// their reasons.
+var refusalReasons = map[string]string{
+	"Only v2.public tokens are accepted.":                                "unsupported_token",
+	"The token is signed by a key tokend does not know, or has retired.": "unknown_key",
+	"The token's signature is invalid.":                                  "bad_signature",
+	"The token was issued by another issuer.":                            "wrong_issuer",
+	"The token has expired.":                                             "expired",
+	"The token is not valid yet.":                                        "not_yet_valid",
+	"The token is malformed.":                                            "malformed",
+	"The token has been revoked.":                                        "revoked",
+	"The token is disabled.":                                             "disabled",
+	"The token's user is disabled.":                                      "user_disabled",
+	"The token is not known.":                                            "unknown_token",
+}
+
+// refusalReason returns the reason of an unauthorized error: a missing
+// or malformed header is missing_token.
+func refusalReason(err error) string {
+	var e *apitoken.Error
+	if !errors.As(err, &e) {
+		return reasonOther
+	}
+	if r, ok := refusalReasons[e.Detail]; ok {
+		return r
+	}
+	if strings.Contains(e.Detail, "Authorization") {
+		return "missing_token"
+	}
+	return reasonOther
+}
+
+// refused counts a refused authentication for the audit log, if it is
+// kept.
+func (s *Server) refused(c echo.Context, ip netip.Addr, reason string, at time.Time) {
+	if s.cfg.Refusals != nil {
+		s.cfg.Refusals.Add(addrString(ip), reason, c.Request().UserAgent(), at)
+	}
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header, as

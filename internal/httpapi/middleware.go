@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/pkg/errcode"
 )
@@ -67,6 +68,13 @@ func (s *Server) track(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		c.Set(exchangeKey, x)
 		c.Response().Header()["X-Request-Id"] = []string{x.id}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// The changes a request makes are recorded with its client's
+			// address and agent, and its principal's ids once it
+			// authenticated (authenticateRequest).
+			c.SetRequest(r.WithContext(audit.WithActor(r.Context(), audit.Actor{
+				SourceIP: addrString(x.clientIP), UserAgent: r.UserAgent()})))
+		}
 		if err := s.recovering(c, next); err != nil {
 			c.Error(err)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/console"
 	"github.com/tokend/tokend/internal/ratelimit"
 	"github.com/tokend/tokend/internal/secretscan"
@@ -56,6 +57,9 @@ type Config struct {
 	// SecretScanningKeys verify the signatures of secret scanning reports
 	// (POST /secret-scanning/reports); nil accepts them unsigned.
 	SecretScanningKeys *secretscan.Keys
+	// Refusals counts the refused authentications for the audit log; nil
+	// counts none.
+	Refusals *audit.Refusals
 	// CORSOrigins are the browser origins, such as
 	// https://dashboard.example.com, allowed to call tokend from their
 	// pages; none means no cross-origin access.

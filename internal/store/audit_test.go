@@ -203,4 +203,3 @@ func TestVerifyChainNamesTheFirstEventTamperedWith(t *testing.T) {
 		})
 	}
 }
-

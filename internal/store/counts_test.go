@@ -151,8 +151,13 @@ func TestMigrationCountsTokensAlreadyStored(t *testing.T) {
 		if _, err := store.MigrateUpTo(ctx, st, 4); err != nil {
 			t.Fatal(err)
 		}
-		user := MustCreateUser(t, st, newUser(base))
-		key := MustCreateKey(t, st, base)
+		user, key := newUser(base), newKey(t, base)
+		if err := store.InsertUserRow(ctx, st, &user); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.InsertKeyRow(ctx, st, &key); err != nil {
+			t.Fatal(err)
+		}
 		now := ms(base.Add(48 * time.Hour))
 		for i, exp := range []time.Duration{-49 * time.Hour, -time.Hour, 0, time.Hour, 30 * time.Hour} {
 			for _, revoked := range []bool{false, true} {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tokend/tokend/internal/audit"
 )
 
 // Creations far from their user's cap are gathered on PostgreSQL: the
@@ -43,6 +45,7 @@ type createBatcher struct {
 // pendingCreate is a creation waiting for its batch.
 type pendingCreate struct {
 	row   tokenRow
+	actor audit.Actor // whose creation it is, for its event
 	below int64
 	now   time.Time
 	done  chan createResult // buffered: the writer never waits for the caller
@@ -67,7 +70,7 @@ func (ts *Tokens) createBelowBatched(ctx context.Context, row tokenRow, now time
 		return false, errDown
 	}
 	b := &ts.batch
-	p := &pendingCreate{row: row, below: below, now: now, done: make(chan createResult, 1)}
+	p := &pendingCreate{row: row, actor: audit.ActorFrom(ctx), below: below, now: now, done: make(chan createResult, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
 	start := b.writers < createBatchesAtOnce
@@ -162,33 +165,46 @@ func (ts *Tokens) createBelowAlone(ctx context.Context, p *pendingCreate) (bool,
 	return created[p.row.ID], err
 }
 
-// insertBelow writes the batch in one statement (createBelowSQL), within
-// ctx's transaction if it carries one, and returns the ids of the tokens it
-// stored.
+// insertBelow writes the batch in one statement (createBelowSQL), and the
+// events of the tokens it stored, within ctx's transaction if it carries
+// one, and returns the ids of those tokens. The events of a whole batch
+// take one lock of the audit chain's head and one INSERT (appendEvents).
 func (ts *Tokens) insertBelow(ctx context.Context, batch []*pendingCreate) (map[string]bool, error) {
-	ctx, done, err := ts.s.begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer done()
 	cols := createBelowColumns{}
 	for _, p := range batch {
 		cols.add(p)
 	}
-	rows, err := ts.s.conn(ctx).Statement.ConnPool.QueryContext(ctx, createBelowSQL, cols.args()...)
+	var created map[string]bool
+	err := ts.s.transact(ctx, func(ctx context.Context) error {
+		created = make(map[string]bool, len(batch))
+		tx := ts.s.conn(ctx)
+		rows, err := tx.Statement.ConnPool.QueryContext(ctx, createBelowSQL, cols.args()...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			created[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		events := make([]audit.Event, 0, len(created))
+		for _, p := range batch {
+			if created[p.row.ID] {
+				events = append(events, tokenCreated(p.actor, &p.row))
+			}
+		}
+		return ts.s.appendEvents(tx, events...)
+	})
 	if err != nil {
 		return nil, ts.s.wrap(ctx, err, "")
 	}
-	defer rows.Close()
-	created := make(map[string]bool, len(batch))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, ts.s.wrap(ctx, err, "")
-		}
-		created[id] = true
-	}
-	return created, ts.s.wrap(ctx, rows.Err(), "")
+	return created, nil
 }
 
 // createBelowColumns are a batch's values, a slice per column of

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/keys"
 )
 
 // Wrap exposes the store's error translation to the black-box tests, for
@@ -101,3 +102,17 @@ const (
 	ChangedTokensSQL = changedTokensSQL
 	ChangedUsersSQL  = changedUsersSQL
 )
+
+// InsertUserRow stores the user's row alone, as tokend did before the
+// audit log.
+func InsertUserRow(ctx context.Context, s *Store, u *apitoken.User) error {
+	row := newUserRow(u)
+	return s.db.WithContext(ctx).Create(&row).Error
+}
+
+// InsertKeyRow stores the key's row alone, as tokend did before the audit
+// log.
+func InsertKeyRow(ctx context.Context, s *Store, k *keys.Record) error {
+	row := newKeyRow(k)
+	return s.db.WithContext(ctx).Create(&row).Error
+}

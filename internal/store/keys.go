@@ -99,7 +99,10 @@ func (ks *Keys) InsertActiveKey(ctx context.Context, r keys.Record) error {
 		if row.ChangeSeq, err = ks.s.nextChange(tx); err != nil {
 			return err
 		}
-		return tx.Create(&row).Error
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		return ks.s.appendEvents(tx, keyEvent(tx.Statement.Context, row.ID, "", row.Status, row.CreatedAt))
 	})
 	err = ks.s.wrap(ctx, err, "")
 	if apitoken.ErrorCode(err) == apitoken.Conflict {
@@ -144,7 +147,12 @@ func (ks *Keys) RotateKey(ctx context.Context, next keys.Record, rotatedAt, reti
 		}
 		row := newKeyRow(&next)
 		row.ChangeSeq = seq
-		return tx.Create(&row).Error
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		kctx := tx.Statement.Context
+		return ks.s.appendEvents(tx, keyEvent(kctx, active.ID, active.Status, string(keys.Retiring), dbTime(rotatedAt)),
+			keyEvent(kctx, row.ID, "", row.Status, dbTime(rotatedAt)))
 	})
 	return ks.s.wrap(ctx, err, "no active signing key")
 }
@@ -167,11 +175,15 @@ func (ks *Keys) RetireKey(ctx context.Context, id string, at time.Time) error {
 		if err != nil {
 			return err
 		}
-		return tx.Model(&keyRow{}).Where("id = ?", id).Updates(map[string]any{
+		err = tx.Model(&keyRow{}).Where("id = ?", id).Updates(map[string]any{
 			"status":     string(keys.Retired),
 			"retired_at": dbTime(at),
 			"change_seq": seq,
 		}).Error
+		if err != nil {
+			return err
+		}
+		return ks.s.appendEvents(tx, keyEvent(tx.Statement.Context, id, row.Status, string(keys.Retired), dbTime(at)))
 	})
 	return ks.s.wrap(ctx, err, "signing key not found")
 }

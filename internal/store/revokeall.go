@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 )
 
 // revokeAllBatch is the most tokens one transaction of RevokeAll revokes,
@@ -89,11 +90,21 @@ func (ts *Tokens) RevokeAll(ctx context.Context, userID string, now time.Time) (
 				return errNoneLeft
 			}
 			before := make([]tokenRow, len(after))
+			events := make([]audit.Event, len(after))
+			actor := audit.ActorFrom(tx.Statement.Context)
 			for i, r := range after {
 				r.RevokedAt = nil
 				before[i] = r
+				c := audit.Changes{}
+				c.Set("revokedAt", nil, dbTime(at))
+				events[i] = tokenEvent(actor, audit.TokenRevoked, &after[i], c, at)
 			}
-			return recordCounts(tx, before, after)
+			if err := recordCounts(tx, before, after); err != nil {
+				return err
+			}
+			// One event per token revoked, all in one INSERT: each
+			// token's history, and a webhook's filter on it, stays whole.
+			return ts.s.appendEvents(tx, events...)
 		})
 		if errors.Is(err, errNoneLeft) {
 			return ids, nil

@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 )
 
 type tokenRow struct {
@@ -161,20 +162,27 @@ func (ts *Tokens) Create(ctx context.Context, t *apitoken.Token) error {
 	if err != nil {
 		return ts.s.wrap(ctx, err, "")
 	}
-	if ts.s.dialect == Postgres {
-		// One statement, one round trip, writes the row and its count.
-		k := countKeyOf(&row)
-		err = ts.s.conn(ctx).Exec("WITH t AS (INSERT INTO api_tokens ("+strings.Join(copyColumns, ", ")+") VALUES (?"+
-			strings.Repeat(", ?", len(copyColumns)-1)+") RETURNING user_id) "+
-			"INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t",
-			append(rowValues(&row, 0), k.class, k.day)...).Error
-		return ts.s.wrap(ctx, err, "")
-	}
+	actor := audit.ActorFrom(ctx)
 	err = ts.s.tx(ctx, func(tx *gorm.DB) error {
-		if err := tx.Create(&row).Error; err != nil {
-			return err
+		if ts.s.dialect == Postgres {
+			// One statement, one round trip, writes the row and its count.
+			k := countKeyOf(&row)
+			err := tx.Exec("WITH t AS (INSERT INTO api_tokens ("+strings.Join(copyColumns, ", ")+") VALUES (?"+
+				strings.Repeat(", ?", len(copyColumns)-1)+") RETURNING user_id) "+
+				"INSERT INTO token_count_changes (user_id, class, day, n) SELECT user_id, ?, ?, 1 FROM t",
+				append(rowValues(&row, 0), k.class, k.day)...).Error
+			if err != nil {
+				return err
+			}
+		} else {
+			if err := tx.Create(&row).Error; err != nil {
+				return err
+			}
+			if err := recordCounts(tx, nil, []tokenRow{row}); err != nil {
+				return err
+			}
 		}
-		return recordCounts(tx, nil, []tokenRow{row})
+		return ts.s.appendEvents(tx, tokenCreated(actor, &row))
 	})
 	return ts.s.wrap(ctx, err, "")
 }
@@ -439,6 +447,11 @@ func (ts *Tokens) apply(tx *gorm.DB, olds []tokenRow, fn func(*apitoken.Token) e
 		row.ChangeSeq, row.UpdatedAt = seq, dbTime(t.UpdatedAt)
 		if err := tx.Save(&row).Error; err != nil {
 			return nil, err
+		}
+		if e, ok := tokenChanged(audit.ActorFrom(tx.Statement.Context), &old, &row); ok {
+			if err := ts.s.appendEvents(tx, e); err != nil {
+				return nil, err
+			}
 		}
 		before, after = append(before, old), append(after, row)
 		if out[i], err = row.token(); err != nil {

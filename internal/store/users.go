@@ -80,7 +80,13 @@ func (us *Users) Create(ctx context.Context, u *apitoken.User) error {
 	}
 	defer done()
 	row := newUserRow(u)
-	err = us.s.conn(ctx).Create(&row).Error
+	err = us.s.tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		e, _ := userEvent(tx.Statement.Context, nil, &row)
+		return us.s.appendEvents(tx, e)
+	})
 	if apitoken.ErrorCode(us.s.wrap(ctx, err, "")) == apitoken.Conflict {
 		return apitoken.Errorf(apitoken.Conflict, "a user with email %q already exists", u.Email)
 	}
@@ -107,7 +113,8 @@ func (us *Users) CreateFirst(ctx context.Context, u *apitoken.User) (bool, error
 			return err
 		}
 		created = true
-		return nil
+		e, _ := userEvent(tx.Statement.Context, nil, &row)
+		return us.s.appendEvents(tx, e)
 	})
 	return created, us.s.wrap(ctx, err, "")
 }
@@ -191,6 +198,11 @@ func (us *Users) Update(ctx context.Context, id string, fn func(*apitoken.User) 
 		row.UpdatedAt = dbTime(u.UpdatedAt)
 		if err := tx.Save(&row).Error; err != nil {
 			return err
+		}
+		if e, ok := userEvent(tx.Statement.Context, &old, &row); ok {
+			if err := us.s.appendEvents(tx, e); err != nil {
+				return err
+			}
 		}
 		u = row.user() // the state as stored, times at their stored precision
 		return nil
