@@ -191,11 +191,11 @@ func TestWebhookRetriesWithBackoffThenSucceeds(t *testing.T) {
 			}
 			return http.StatusOK
 		}
-		id := h.createWebhook(r, "user.created", "user.updated")
-		h.user(apitoken.RoleMember) // user.created, if the audit log records it; else nothing
+		id := h.createWebhook(r, "webhook.updated")
+		h.user(apitoken.RoleMember) // user.created, which the webhook does not receive
 		resp := h.do(req{method: http.MethodPatch, path: "/webhooks/" + id, token: h.AdminToken,
 			body: map[string]any{"data": map[string]any{"type": "webhook", "id": id,
-				"attributes": map[string]any{"events": []string{"webhook.updated"}}}}})
+				"attributes": map[string]any{"description": "retried"}}}})
 		resp.expectStatus(t, http.StatusOK, "")
 		got := r.waitFor("the retried delivery", func(ds []delivery) bool { return len(ds) >= 1 })
 		if got[0].Err != nil || got[0].Payload["type"] != "webhook.updated" {
@@ -342,7 +342,7 @@ func TestWebhookResources(t *testing.T) {
 		h.do(req{method: http.MethodGet, path: "/webhooks/" + id + "/deliveries", token: h.AdminToken}).expectStatus(t, http.StatusNotFound, "not_found")
 
 		// Each change is one audit event, in order, with what changed.
-		rows, err := h.Store.SQL().Query("SELECT action, changes FROM audit_events WHERE target_id = "+placeholder(h)+" ORDER BY seq", id)
+		rows, err := h.Store.SQL().Query("SELECT action, changes, actor_user_id FROM audit_events WHERE target_id = "+placeholder(h)+" ORDER BY seq", id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,9 +350,12 @@ func TestWebhookResources(t *testing.T) {
 		var actions []string
 		for rows.Next() {
 			var action string
-			var changes *string
-			rows.Scan(&action, &changes)
+			var changes, actor *string
+			rows.Scan(&action, &changes, &actor)
 			actions = append(actions, action)
+			if actor == nil || *actor != h.AdminID {
+				t.Errorf("%s: actor %v, want the admin", action, actor)
+			}
 			if changes != nil && strings.Contains(*changes, strings.TrimPrefix(secret, "whsec_")) {
 				t.Errorf("%s records the secret", action)
 			}
