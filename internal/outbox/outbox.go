@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/internal/store"
 	"github.com/tokend/tokend/internal/webhook"
@@ -199,10 +200,28 @@ func (o *Outbox) deliver(ctx context.Context, c webhook.Claim) {
 	}
 	// The record is made even as the server stops, so that a delivery
 	// that arrived is not sent again.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// A record that fails (the database busy or unreachable) is tried
+	// again for a while: the delivery would otherwise be sent again once
+	// its lease ends.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.cfg.Lease)
 	defer cancel()
-	if _, err := o.box.Record(rctx, c, out); err != nil {
-		o.cfg.Log.Warn("webhooks: record attempt", "delivery", c.DeliveryID, "err", err)
+	wait := 100 * time.Millisecond
+	for {
+		_, err := o.box.Record(rctx, c, out)
+		if err == nil {
+			return
+		}
+		if rctx.Err() != nil || apitoken.ErrorCode(err) != apitoken.Unavailable {
+			o.cfg.Log.Warn("webhooks: record attempt", "delivery", c.DeliveryID, "err", err)
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-rctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
 

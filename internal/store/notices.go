@@ -39,10 +39,13 @@ func (s *Store) NoticeExpiring(ctx context.Context, now time.Time, window time.D
 		err := tx.Raw(`SELECT t.id, t.user_id, t.expiration, t.created_at FROM api_tokens t
 			WHERE t.revoked_at IS NULL AND t.enabled AND t.expiration > ? AND t.expiration <= ?
 			AND NOT EXISTS (SELECT 1 FROM token_expiry_notices n WHERE n.token_id = t.id AND n.window_secs = ?)
-			ORDER BY t.expiration LIMIT ?`, now, dbTime(now.Add(window)), secs, limit).Scan(&rows).Error
+			ORDER BY t.expiration, t.id LIMIT ?`, now, dbTime(now.Add(window)), secs, limit).Scan(&rows).Error
 		if err != nil {
 			return err
 		}
+		// In the order read, the same on every replica, so that two
+		// replicas inserting the same notices wait for each other in
+		// turn and never in a cycle.
 		for _, r := range rows {
 			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&noticeRow{TokenID: r.ID, WindowSecs: secs, NoticedAt: now})
 			if res.Error != nil {
