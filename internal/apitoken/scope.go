@@ -17,6 +17,7 @@ const (
 	ScopeUsers          = "users"
 	ScopeUsersWrite     = "users-write"
 	ScopeIntrospect     = "introspect"
+	ScopeAudit          = "audit"
 	ScopeWebhooks       = "webhooks"
 	ScopeWebhooksWrite  = "webhooks-write"
 )
@@ -29,6 +30,7 @@ var ServiceScopes = []ScopeInfo{
 	{ScopeUsers, "Read users (admins only)"},
 	{ScopeUsersWrite, "Create and update users (admins only)"},
 	{ScopeIntrospect, "Verify tokens: introspection, forward-auth, revocation feed"},
+	{ScopeAudit, "Read every user's audit log (admins only)"},
 	{ScopeWebhooks, "Read webhooks and their deliveries (tokend's: admins only)"},
 	{ScopeWebhooksWrite, "Create, update and delete webhooks (tokend's: admins only)"},
 }
@@ -38,7 +40,7 @@ var ServiceScopes = []ScopeInfo{
 // webhooks and webhooks-write are not among them, though only admins may
 // manage tokend's webhooks: Unit's catalog has scopes of the same names,
 // for its own webhooks, which members may need to hold.
-var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite}
+var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite, ScopeAudit}
 
 // OptInScopes are held by a member only when given explicitly: introspect
 // reads the state of every user's tokens (the revocation feed) and other

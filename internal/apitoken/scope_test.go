@@ -21,7 +21,7 @@ func MustParseCatalog(tb testing.TB, data string) *apitoken.Catalog {
 
 // serviceScopeNames are tokend's own scopes, in the order ParseCatalog
 // appends them.
-var serviceScopeNames = []string{"api-tokens", "api-tokens-write", "users", "users-write", "introspect", "webhooks", "webhooks-write"}
+var serviceScopeNames = []string{"api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit", "webhooks", "webhooks-write"}
 
 func scopeNames(infos []apitoken.ScopeInfo) []string {
 	names := make([]string, len(infos))
@@ -81,7 +81,7 @@ func TestParseCatalogAlwaysHoldsTokendsOwnScopes(t *testing.T) {
 			{Name: "users", Description: "Our own wording"},
 			{Name: "customers"},
 			apitoken.ServiceScopes[0], apitoken.ServiceScopes[1], apitoken.ServiceScopes[3], apitoken.ServiceScopes[4],
-			apitoken.ServiceScopes[5], apitoken.ServiceScopes[6],
+			apitoken.ServiceScopes[5], apitoken.ServiceScopes[6], apitoken.ServiceScopes[7],
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("All() = %#v, want %#v", got, want)
@@ -214,7 +214,7 @@ func TestCatalogDefault(t *testing.T) {
 		role apitoken.Role
 		want []string
 	}{
-		{apitoken.RoleAdmin, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "webhooks", "webhooks-write"}},
+		{apitoken.RoleAdmin, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit", "webhooks", "webhooks-write"}},
 		// introspect is opt-in for members.
 		{apitoken.RoleMember, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "webhooks", "webhooks-write"}},
 		// An unknown role is treated as the least privileged.

@@ -17,7 +17,7 @@ func TestUserAllowedScopes(t *testing.T) {
 	}{
 		{"an admin without a list gets the whole catalog",
 			apitoken.User{Role: apitoken.RoleAdmin},
-			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "webhooks", "webhooks-write"}},
+			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit", "webhooks", "webhooks-write"}},
 		{"a member without a list gets the catalog less the admin-only and opt-in scopes",
 			apitoken.User{Role: apitoken.RoleMember},
 			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "webhooks", "webhooks-write"}},

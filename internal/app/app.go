@@ -111,7 +111,7 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		return nil, fmt.Errorf("replica state: %w", err)
 	}
 	svc := service.New(service.Deps{
-		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Credentials: state, Keys: ring, Catalog: catalog,
+		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Audit: st, Credentials: state, Keys: ring, Catalog: catalog,
 	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, MaxTokensPerUser: cfg.MaxTokensPerUser,
 		Retention: cfg.TokenRetention, Now: opt.Now})
 	guard := &webhook.Guard{AllowPrivate: cfg.Webhooks.AllowPrivate}

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/app"
 	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/jsonapitest"
 	"github.com/tokend/tokend/internal/keys"
@@ -38,6 +39,7 @@ type harness struct {
 	Store   *store.Store
 	Ring    *keys.Ring
 	Service *service.Service
+	App     *app.App
 	Catalog *apitoken.Catalog
 	Logs    *syncBuffer
 	// Clock is the server's clock: real time, moved ahead by the test.
@@ -88,7 +90,7 @@ func newHarness(t testing.TB, opt options) *harness {
 		Env:            opt.env,
 	})
 	return &harness{
-		t: t, URL: srv.URL, Handler: srv.Handler, Store: srv.Store, Ring: srv.Ring, Service: srv.Service,
+		t: t, URL: srv.URL, Handler: srv.Handler, Store: srv.Store, Ring: srv.Ring, Service: srv.Service, App: srv.App,
 		Catalog: srv.Service.Catalog(), Logs: logs, Clock: clk, AdminID: srv.AdminID, AdminToken: srv.AdminToken,
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/service"
 )
 
@@ -32,6 +33,9 @@ type listParams struct {
 	// before are the positions of page[after] and page[before].
 	offsetPaging  bool
 	after, before *apitoken.ListPosition
+	// afterCursor and beforeCursor are page[after] and page[before] as
+	// given, for the links.
+	afterCursor, beforeCursor string
 	// cursor reports a list that takes cursors.
 	cursor   bool
 	newest   bool
@@ -39,6 +43,8 @@ type listParams struct {
 	userID   string
 	// inventory holds the inventory filters.
 	inventory apitoken.Inventory
+	// events holds the filters and positions of audit event lists.
+	events audit.Filter
 	// keep holds the filter and sort parameters to repeat in links.
 	keep url.Values
 }
@@ -48,7 +54,14 @@ type listOptions struct {
 	// cursor is keyset paging: page[after] and page[before]; inventory
 	// the filters of token lists beside the status (inventoryParams).
 	cursor, sort, statusFilter, userFilter, inventory bool
+	// events is a list of audit events: its cursors are positions in
+	// the log, its sort occurredAt, and it takes the filters of
+	// eventParams.
+	events bool
 }
+
+// eventParams are the filters of audit event lists.
+var eventParams = []string{"filter[action]", "filter[targetId]", "filter[actorUserId]", "filter[since]", "filter[until]"}
 
 // inventoryParams are the inventory filters of token lists.
 var inventoryParams = []string{"filter[expiresBefore]", "filter[lastUsedBefore]", "filter[leaked]", "filter[scope]"}
@@ -108,6 +121,13 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 	if opt.inventory {
 		allowed = append(allowed, inventoryParams...)
 	}
+	if opt.events {
+		allowed = append(allowed, eventParams...)
+	}
+	sortKey := "createdAt"
+	if opt.events {
+		sortKey = "occurredAt"
+	}
 	values, errs := queryParams(c, allowed...)
 	p := listParams{limit: defaultPageLimit, cursor: opt.cursor, keep: url.Values{}}
 	for _, name := range slices.Sorted(maps.Keys(values)) {
@@ -126,20 +146,27 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 			}
 			p.offset, p.offsetPaging = n, true
 		case "page[after]", "page[before]":
-			pos, ok := decodeListCursor(v)
+			var pos apitoken.ListPosition
+			var seq int64
+			ok := false
+			if opt.events {
+				seq, ok = decodeEventCursor(v)
+			} else {
+				pos, ok = decodeListCursor(v)
+			}
 			if !ok {
 				errs = append(errs, paramError(name, "%s must be a cursor from a list's links.", name))
 			}
 			if name == "page[after]" {
-				p.after = &pos
+				p.after, p.afterCursor, p.events.After = &pos, v, &seq
 			} else {
-				p.before = &pos
+				p.before, p.beforeCursor, p.events.Before = &pos, v, &seq
 			}
 		case "sort":
-			if v != "createdAt" && v != "-createdAt" {
-				errs = append(errs, paramError(name, "sort must be createdAt or -createdAt."))
+			if v != sortKey && v != "-"+sortKey {
+				errs = append(errs, paramError(name, "sort must be %s or -%s.", sortKey, sortKey))
 			}
-			p.newest = v == "-createdAt"
+			p.newest = v == "-"+sortKey
 			p.keep.Set(name, v)
 		case "filter[status]":
 			for _, st := range strings.Split(v, ",") {
@@ -158,6 +185,11 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 			}
 			p.userID = v
 			p.keep.Set(name, v)
+		case "filter[action]", "filter[targetId]", "filter[actorUserId]", "filter[since]", "filter[until]":
+			if err := setEventFilter(&p.events, name, v); err != nil {
+				errs = append(errs, err)
+			}
+			p.keep.Set(name, v)
 		default:
 			if err := setInventory(&p.inventory, name, v); err != nil {
 				errs = append(errs, err)
@@ -165,6 +197,7 @@ func parseList(c echo.Context, opt listOptions) (listParams, error) {
 			p.keep.Set(name, v)
 		}
 	}
+	p.events.Limit, p.events.Offset, p.events.Newest = p.limit, p.offset, p.newest
 	if given := countTrue(p.offsetPaging, p.after != nil, p.before != nil); given > 1 {
 		errs = append(errs, paramError("page", "Give at most one of page[offset], page[after] and page[before]."))
 	}
@@ -210,17 +243,17 @@ type pageInfo struct {
 	total int64
 	// more reports that the list goes on past the page, in its direction.
 	more bool
-	// first and last are the places of the page's first and last tokens,
-	// in lists with cursors; nil on an empty page.
-	first, last *apitoken.ListPosition
+	// first and last are the cursors of the page's first and last
+	// resources, in lists with cursors; "" on an empty page.
+	first, last string
 }
 
 // tokenPageInfo returns the page's pageInfo.
 func tokenPageInfo(page *apitoken.TokenPage) pageInfo {
 	info := pageInfo{total: page.Total, more: page.More}
 	if n := len(page.Tokens); n > 0 {
-		first, last := apitoken.PositionOf(&page.Tokens[0]), apitoken.PositionOf(&page.Tokens[n-1])
-		info.first, info.last = &first, &last
+		info.first = encodeListCursor(apitoken.PositionOf(&page.Tokens[0]))
+		info.last = encodeListCursor(apitoken.PositionOf(&page.Tokens[n-1]))
 	}
 	return info
 }
@@ -247,18 +280,18 @@ func (s *Server) pageLinks(c echo.Context, p listParams, info pageInfo) (*jsonap
 		return base + "?" + q.Encode()
 	}
 	at := func(offset int) string { return link("page[offset]", strconv.Itoa(offset)) }
-	after := func(pos *apitoken.ListPosition) string { return link("page[after]", encodeListCursor(*pos)) }
-	before := func(pos *apitoken.ListPosition) string { return link("page[before]", encodeListCursor(*pos)) }
+	after := func(cursor string) string { return link("page[after]", cursor) }
+	before := func(cursor string) string { return link("page[before]", cursor) }
 	links := jsonapi.Links{"first": link("", ""), "prev": nil, "next": nil}
 	pagination := map[string]any{"limit": p.limit, "total": info.total}
 	switch {
-	case p.after != nil:
-		links["self"], links["prev"] = after(p.after), before(cmp.Or(info.first, p.after))
+	case p.afterCursor != "":
+		links["self"], links["prev"] = after(p.afterCursor), before(cmp.Or(info.first, p.afterCursor))
 		if info.more {
 			links["next"] = after(info.last)
 		}
-	case p.before != nil:
-		links["self"], links["next"] = before(p.before), after(cmp.Or(info.last, p.before))
+	case p.beforeCursor != "":
+		links["self"], links["next"] = before(p.beforeCursor), after(cmp.Or(info.last, p.beforeCursor))
 		if info.more {
 			links["prev"] = before(info.first)
 		}
@@ -278,7 +311,7 @@ func (s *Server) pageLinks(c echo.Context, p listParams, info pageInfo) (*jsonap
 		case p.cursor && !p.offsetPaging:
 			// An empty page has no cursor to go on from: the total counted
 			// tokens that have gone since.
-			if info.last != nil {
+			if info.last != "" {
 				links["next"] = after(info.last)
 			}
 		default:

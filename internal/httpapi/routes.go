@@ -60,6 +60,9 @@ func (s *Server) routes() {
 	e.DELETE("/webhooks/:webhookId", s.deleteWebhook, api...)
 	get("/webhooks/:webhookId/deliveries", s.listDeliveries, api...)
 
+	get("/audit-events", s.listAuditEvents, api...)
+	get("/users/:userId/audit-events", s.listUserAuditEvents, api...)
+
 	// The web console: static files that call the API above.
 	get("/", s.toConsole)
 	get("/console", s.toConsole)

@@ -50,6 +50,7 @@ type Service struct {
 	users   UserStore
 	tokens  TokenStore
 	changes ChangeLog
+	audit   AuditLog
 	creds   Credentials
 	keys    KeyRing
 	catalog *apitoken.Catalog
@@ -80,7 +81,7 @@ func New(d Deps, cfg Config) *Service {
 		cfg.MaxTokensPerUser = 1000
 	}
 	return &Service{
-		tx: d.Tx, users: d.Users, tokens: d.Tokens, changes: d.Changes, creds: d.Credentials, keys: d.Keys, catalog: d.Catalog,
+		tx: d.Tx, users: d.Users, tokens: d.Tokens, changes: d.Changes, audit: d.Audit, creds: d.Credentials, keys: d.Keys, catalog: d.Catalog,
 		issuer: cfg.Issuer, maxLife: cfg.MaxLifetime, maxTokens: cfg.MaxTokensPerUser, retention: cfg.Retention, now: now,
 		memo: verifier.NewMemo(verifier.DefaultMemoSize),
 	}

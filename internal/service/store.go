@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/pkg/verifier"
 )
@@ -68,6 +69,11 @@ type (
 		Purge(ctx context.Context, stoppedBefore, claimExpiredBefore time.Time) (int64, error)
 	}
 
+	// AuditLog lists the audit log's events.
+	AuditLog interface {
+		ListEvents(ctx context.Context, f audit.Filter) (audit.Page, error)
+	}
+
 	// ChangeLog numbers the changes of tokens, users and keys in commit
 	// order.
 	ChangeLog interface {
@@ -102,6 +108,7 @@ type Deps struct {
 	Users       UserStore
 	Tokens      TokenStore
 	Changes     ChangeLog
+	Audit       AuditLog
 	Credentials Credentials
 	Keys        KeyRing
 	Catalog     *apitoken.Catalog

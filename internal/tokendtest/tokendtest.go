@@ -68,6 +68,9 @@ type Server struct {
 	Store   *store.Store
 	Ring    *keys.Ring
 	Service *service.Service
+	// App is tokend assembled, for what only it does (flushing the
+	// refused authentications to the audit log).
+	App *app.App
 
 	// AdminID and AdminToken are the bootstrap admin's, unless the
 	// server started as a replica.
@@ -141,7 +144,7 @@ func Start(tb testing.TB, opt Options) *Server {
 	}
 	tb.Cleanup(stop)
 	return &Server{
-		URL: "http://" + ln.Addr().String(), DatabaseURL: opt.DatabaseURL, Handler: a.Handler, Store: a.Store, Ring: a.Ring, Service: a.Service,
+		URL: "http://" + ln.Addr().String(), DatabaseURL: opt.DatabaseURL, Handler: a.Handler, Store: a.Store, Ring: a.Ring, Service: a.Service, App: a,
 		AdminID: admin.ID, AdminToken: token, tb: tb, stop: stop,
 	}
 }

@@ -154,8 +154,8 @@ type UserUpdate struct {
 // Page selects a page of a list: Limit 0 means tokend's default.
 type Page struct {
 	Limit, Offset int
-	// After is a cursor from an earlier page (token lists only): the page
-	// starts just past it. It excludes Offset.
+	// After is a cursor from an earlier page (token and audit event
+	// lists only): the page starts just past it. It excludes Offset.
 	After string
 }
 
