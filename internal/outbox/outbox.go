@@ -66,6 +66,12 @@ const (
 	DefaultConcurrency = 8
 	// fanOutBatch is how many events one fan-out transaction reads.
 	fanOutBatch = 500
+	// DeliveryRetention is how long finished deliveries (succeeded or
+	// failed) and their attempts are kept, for GET
+	// /webhooks/:id/deliveries; pruneInterval how often they are pruned.
+	DeliveryRetention = 30 * 24 * time.Hour
+	pruneInterval     = time.Hour
+	pruneBatch        = 1000
 	// maxAnswer is how much of an endpoint's answer is read, so that the
 	// connection can be reused; the rest is dropped.
 	maxAnswer = 64 << 10
@@ -79,6 +85,8 @@ type Outbox struct {
 	cfg    Config
 	client *http.Client
 	wake   chan struct{}
+	// pruned is when this replica last pruned finished deliveries.
+	pruned time.Time
 }
 
 // New returns an outbox over the store's, opening webhook secrets with
@@ -171,6 +179,10 @@ func (o *Outbox) Step(ctx context.Context) (busy bool) {
 	if err != nil && ctx.Err() == nil {
 		o.cfg.Log.Warn("webhooks: claim deliveries", "err", err)
 	}
+	if now := o.cfg.Now(); now.Sub(o.pruned) >= pruneInterval {
+		o.pruned = now
+		o.prune(ctx, now.Add(-DeliveryRetention))
+	}
 	var wg sync.WaitGroup
 	for _, c := range claims {
 		wg.Add(1)
@@ -181,6 +193,23 @@ func (o *Outbox) Step(ctx context.Context) (busy bool) {
 	}
 	wg.Wait()
 	return n == fanOutBatch || len(claims) == o.cfg.Concurrency
+}
+
+// prune deletes the finished deliveries created before the time, a batch
+// at a time.
+func (o *Outbox) prune(ctx context.Context, before time.Time) {
+	for {
+		n, err := o.box.Prune(ctx, before, pruneBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				o.cfg.Log.Warn("webhooks: prune deliveries", "err", err)
+			}
+			return
+		}
+		if n < pruneBatch {
+			return
+		}
+	}
 }
 
 // deliver makes one attempt of a claimed delivery and records it.

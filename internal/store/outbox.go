@@ -228,3 +228,24 @@ func (o *Outbox) Record(ctx context.Context, c webhook.Claim, out Outcome) (bool
 	})
 	return recorded, o.s.wrap(ctx, err, "")
 }
+
+// Prune deletes up to limit finished deliveries (succeeded or failed)
+// created before the time, with their attempts, and returns how many it
+// deleted.
+func (o *Outbox) Prune(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int
+	err := o.s.tx(ctx, func(tx *gorm.DB) error {
+		var ids []string
+		err := tx.Model(&deliveryRow{}).Where("status <> ? AND created_at < ?", webhook.Pending, dbTime(before)).
+			Order("created_at").Limit(limit).Pluck("id", &ids).Error
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if err := tx.Where("delivery_id IN ?", ids).Delete(&attemptRow{}).Error; err != nil {
+			return err
+		}
+		n = len(ids)
+		return tx.Where("id IN ?", ids).Delete(&deliveryRow{}).Error
+	})
+	return n, o.s.wrap(ctx, err, "")
+}

@@ -112,6 +112,23 @@ func TestOutboxFansOutOnceAndLeasesClaims(t *testing.T) {
 			if w.Enabled || w.Failures != 6 {
 				t.Errorf("the failing webhook: enabled %v, failures %d", w.Enabled, w.Failures)
 			}
+
+			// Pruning deletes finished deliveries only.
+			if ok, err := st.Outbox.Record(ctx, due[0], store.Outcome{Attempt: webhook.Attempt{At: now, StatusCode: 204}, Succeeded: true}); !ok || err != nil {
+				t.Fatalf("record = %v, %v", ok, err)
+			}
+			if n, err := st.Outbox.Prune(ctx, now.Add(-time.Hour), 100); n != 0 || err != nil {
+				t.Errorf("pruned %d, %v of deliveries newer than the limit", n, err)
+			}
+			if n, err := st.Outbox.Prune(ctx, now.Add(time.Hour), 100); n != 1 || err != nil {
+				t.Errorf("pruned %d, %v; want the one succeeded delivery", n, err)
+			}
+			if got := count(revokes.ID); got != 0 {
+				t.Errorf("%d deliveries left of the pruned webhook", got)
+			}
+			if got := count(all.ID); got != 6 {
+				t.Errorf("pending deliveries were pruned: %d left of 6", got)
+			}
 		})
 	}
 }

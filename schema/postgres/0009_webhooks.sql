@@ -45,6 +45,8 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_list ON webhook_deliveries (webhook_id, event_seq DESC);
+-- Finished deliveries are pruned by age (outbox.DeliveryRetention).
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (created_at) WHERE status <> 'pending';
 
 -- Every attempt of a delivery: when, what the endpoint answered (or the
 -- error that stopped it) and how long it took.
