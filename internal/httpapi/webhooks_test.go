@@ -411,6 +411,19 @@ func TestWebhookRequestsRefused(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d webhooks stored by refused requests", n)
 	}
+
+	// A change of url is checked as a creation is, and changes nothing.
+	created := h.do(req{method: http.MethodPost, path: "/webhooks", token: h.AdminToken,
+		body: webhookBody(map[string]any{"url": "https://93.184.216.34/hook", "events": []string{"*"}})})
+	created.expectStatus(t, http.StatusCreated, "")
+	id := created.data()["id"].(string)
+	patch := h.do(req{method: http.MethodPatch, path: "/webhooks/" + id, token: h.AdminToken,
+		body: map[string]any{"data": map[string]any{"type": "webhook", "id": id,
+			"attributes": map[string]any{"url": "http://[::1]:8080/", "description": "changed"}}}})
+	patch.expectStatus(t, http.StatusUnprocessableEntity, "unprocessable_content")
+	if got := h.do(req{method: http.MethodGet, path: "/webhooks/" + id, token: h.AdminToken}).attrs(); got["url"] != "https://93.184.216.34/hook" || got["description"] != "" {
+		t.Errorf("a refused change changed the webhook: %v", got)
+	}
 	h.do(req{method: http.MethodGet, path: "/webhooks", token: memberToken}).expectStatus(t, http.StatusForbidden, "forbidden")
 	h.do(req{method: http.MethodGet, path: "/webhooks", token: narrowAdmin}).expectStatus(t, http.StatusOK, "")
 	h.do(req{method: http.MethodGet, path: "/webhooks/not-an-id", token: narrowAdmin}).expectStatus(t, http.StatusNotFound, "not_found")
