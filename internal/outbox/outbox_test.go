@@ -14,11 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/dbtest"
+	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/internal/tokendtest"
+	"github.com/tokend/tokend/internal/webhook"
 )
 
 var env = map[string]string{
@@ -199,4 +202,57 @@ func TestTwoReplicasDeliverEachEventOnce(t *testing.T) {
 			t.Errorf("%d deliveries do not verify: %v", len(c.bad), c.bad[0])
 		}
 	})
+}
+
+// TestDeliveryRefusedAtConnectTime stores a webhook whose URL reaches
+// loopback, as a name that resolved to a public address when it was saved
+// and to loopback now would (DNS rebinding), and checks that the delivery
+// never connects: the dialer's guard refuses the address, and the attempt
+// records why.
+func TestDeliveryRefusedAtConnectTime(t *testing.T) {
+	srv := tokendtest.Start(t, tokendtest.Options{Env: map[string]string{
+		"TOKEND_WEBHOOK_POLL": "20ms", "TOKEND_WEBHOOK_RETRY_FIRST": "50ms"}})
+	var hits int
+	var mu sync.Mutex
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+	sealer, err := keys.NewSealer(tokendtest.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now().Add(-time.Second)
+	w := webhook.Webhook{ID: uuid.Must(uuid.NewV7()).String(), URL: rcv.URL, Events: []string{"*"}, Enabled: true,
+		CreatedAt: now, UpdatedAt: now}
+	key, _ := webhook.NewSecret()
+	if err := srv.Store.Webhooks.Create(ctx, &w, sealer.SealSecret(webhook.SecretLabel(w.ID), key)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, _, err := srv.Store.Webhooks.Deliveries(ctx, w.ID, 10, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) > 0 && len(ds[0].Attempts) > 0 {
+			a := ds[0].Attempts[0]
+			if a.StatusCode != 0 || !strings.Contains(a.Error, "refused connection") || !strings.Contains(a.Error, "loopback") {
+				t.Errorf("attempt = %+v, want refused by the guard", a)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no attempt recorded")
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 0 {
+		t.Errorf("the receiver on loopback got %d requests", hits)
+	}
 }
