@@ -10,14 +10,16 @@ package webhook
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 )
 
 // AllEvents is the events value that subscribes to every action.
@@ -65,9 +67,6 @@ type Update struct {
 	Description *string
 	Enabled     *bool
 }
-
-// actionName is the form of an audit action: a resource type, a dot, a verb.
-var actionName = regexp.MustCompile(`^[a-z][A-Za-z]*\.[a-z][A-Za-z]*$`)
 
 // Validate checks a new webhook's attributes, reporting every problem, and
 // returns the webhook they describe (without id or times). Whether the URL
@@ -163,9 +162,13 @@ func checkEvents(events []string) *apitoken.Error {
 		return apitoken.FieldErrorf("events", "events must list at most %d actions", MaxEvents)
 	}
 	for i, e := range events {
-		if e != AllEvents && !actionName.MatchString(e) {
+		if e != AllEvents && !audit.Known(audit.Action(e)) {
+			names := make([]string, len(audit.Actions))
+			for j, a := range audit.Actions {
+				names[j] = string(a)
+			}
 			return &apitoken.Error{Code: apitoken.Invalid, Field: "events/" + strconv.Itoa(i),
-				Detail: `Each event must be an action such as "apiToken.created", or "*".`}
+				Detail: fmt.Sprintf("%q is not an action; events lists actions (%s), or is [\"*\"] for all.", e, strings.Join(names, ", "))}
 		}
 	}
 	return nil

@@ -136,6 +136,9 @@ func TestValidation(t *testing.T) {
 	if n := len(apitoken.ErrorList(err)); n != 3 {
 		t.Errorf("got %d problems, want 3: %v", n, err)
 	}
+	if _, err := (webhook.Request{URL: "https://example.com/", Events: []string{"apiToken.revokd"}}).Validate(); err == nil {
+		t.Error("an unknown action is accepted")
+	}
 	w = webhook.Webhook{Events: []string{"user.created"}, Enabled: false, Failures: 7}
 	if err := (webhook.Update{Enabled: &yes}).Apply(&w); err != nil || !w.Enabled || w.Failures != 0 {
 		t.Errorf("re-enabling: %+v, %v", w, err)
