@@ -102,6 +102,16 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	for _, m := range applied {
 		log.Info("applied migration", "migration", m)
 	}
+	// Copied from the first event on: the first signing key's.
+	auditLog, err := openAuditLog(st, cfg.AuditLog, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if !ok && auditLog != nil {
+			auditLog.Close()
+		}
+	}()
 	ring := keys.NewRing(st.Keys, sealer, opt.Now)
 	if err := ring.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
@@ -126,10 +136,6 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 	st.OnAudit(func([]audit.Event) { box.Wake() })
 	notices := expiry.New(st, expiry.Config{Windows: cfg.ExpiryNotices, Interval: cfg.ExpiryCheckInterval,
 		DisableUnusedAfter: cfg.DisableUnusedAfter, Now: opt.Now, Log: log})
-	auditLog, err := openAuditLog(st, cfg.AuditLog, log)
-	if err != nil {
-		return nil, err
-	}
 	refusals := audit.NewRefusals(0)
 	handler := httpapi.NewServer(log, httpapi.Config{
 		Refusals:       refusals,

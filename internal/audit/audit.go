@@ -186,6 +186,11 @@ func (e *Event) Sum(prev []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.sum(prev, changes), nil
+}
+
+// sum is Sum with the changes encoded already.
+func (e *Event) sum(prev, changes []byte) []byte {
 	h := sha256.New()
 	var n [8]byte
 	field := func(b []byte) {
@@ -208,16 +213,19 @@ func (e *Event) Sum(prev []byte) ([]byte, error) {
 		field([]byte(s))
 	}
 	field(changes)
-	return h.Sum(nil), nil
+	return h.Sum(nil)
 }
 
 // Seal numbers the event seq after the event whose hash is prev, and sets
-// its PrevHash and Hash.
-func (e *Event) Seal(seq int64, prev []byte) error {
+// its PrevHash and Hash. It returns the changes encoded, as stored.
+func (e *Event) Seal(seq int64, prev []byte) ([]byte, error) {
+	changes, err := e.Changes.Encode()
+	if err != nil {
+		return nil, err
+	}
 	e.Seq, e.PrevHash = seq, prev
-	h, err := e.Sum(prev)
-	e.Hash = h
-	return err
+	e.Hash = e.sum(prev, changes)
+	return changes, nil
 }
 
 // ErrBroken is the error of a chain that does not verify.

@@ -23,7 +23,7 @@ func sample() audit.Event {
 
 func TestSumCoversEveryField(t *testing.T) {
 	base := sample()
-	if err := base.Seal(7, audit.Genesis); err != nil {
+	if _, err := base.Seal(7, audit.Genesis); err != nil {
 		t.Fatal(err)
 	}
 	edits := map[string]func(e *audit.Event){

@@ -68,9 +68,55 @@ func tokenAction(before, after *tokenRow) audit.Action {
 	return audit.TokenUpdated
 }
 
-// tokenCreated is the event of a token's creation.
+// tokenCreated is the event of a token's creation: the attributes it
+// was created with, from null (tokenAttrs' less those null or false,
+// encoded once each: creations are the busiest path).
 func tokenCreated(a audit.Actor, r *tokenRow) audit.Event {
-	return tokenEvent(a, audit.TokenCreated, r, diff(nil, tokenAttrs(r)), r.CreatedAt)
+	c := make(audit.Changes, 8)
+	null := json.RawMessage("null")
+	set := func(attr string, v any) { c[attr] = audit.Change{Old: null, New: encodeJSON(v)} }
+	if r.Description != "" {
+		set("description", r.Description)
+	}
+	set("scope", r.Scope)
+	set("expiration", dbTime(r.Expiration))
+	if r.SourceIP != nil {
+		set("sourceIp", *r.SourceIP)
+	}
+	if r.Resources != nil {
+		c["resources"] = audit.Change{Old: null, New: json.RawMessage(*r.Resources)}
+	}
+	if r.Enabled {
+		c["enabled"] = audit.Change{Old: null, New: json.RawMessage("true")}
+	}
+	if r.RevokedAt != nil {
+		set("revokedAt", dbTime(*r.RevokedAt))
+	}
+	if r.RotatedFrom != nil {
+		set("rotatedFrom", *r.RotatedFrom)
+	}
+	if r.RetirePrevious {
+		c["retirePreviousOnFirstUse"] = audit.Change{Old: null, New: json.RawMessage("true")}
+	}
+	if r.LeakedAt != nil {
+		set("leakedAt", dbTime(*r.LeakedAt))
+	}
+	if r.LeakURL != nil {
+		set("leakUrl", *r.LeakURL)
+	}
+	if r.LeakSource != nil {
+		set("leakSource", *r.LeakSource)
+	}
+	return tokenEvent(a, audit.TokenCreated, r, c, r.CreatedAt)
+}
+
+// encodeJSON returns v as JSON; a value that does not encode is null.
+func encodeJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage("null")
+	}
+	return b
 }
 
 // tokenChanged is the event of a change of a token from before to after,

@@ -143,7 +143,7 @@ func (ts *Tokens) writeBatches() {
 		if f := ts.batch.onBatch; f != nil {
 			f(len(batch))
 		}
-		created, err := ts.insertBelow(context.Background(), batch)
+		created, err := ts.insertBatch(batch)
 		for _, p := range batch {
 			switch {
 			case err == nil:
