@@ -63,7 +63,8 @@ func (e *fanoutEvent) payload() ([]byte, error) {
 // one per enabled webhook that subscribes to the event's action and
 // existed when it occurred, and moves the cursor past them, all in one
 // transaction: each event is fanned out exactly once. It returns how many
-// events it read, 0 when there were none or another replica holds the
+// events it read, 0 when there were none, when no webhook is enabled (the
+// cursor then skips the events unread) or when another replica holds the
 // cursor (PostgreSQL; SQLite runs one writer at a time).
 func (o *Outbox) FanOut(ctx context.Context, limit int, now time.Time) (int, error) {
 	var n int
@@ -76,15 +77,22 @@ func (o *Outbox) FanOut(ctx context.Context, limit int, now time.Time) (int, err
 		if err := tx.Raw(q).Scan(&cursor).Error; err != nil || len(cursor) == 0 {
 			return err
 		}
+		var hooks []webhookRow
+		if err := tx.Select("id", "events", "created_at").Where("enabled = ?", true).Find(&hooks).Error; err != nil {
+			return err
+		}
+		if len(hooks) == 0 {
+			// Nobody to deliver to: the cursor moves past every event
+			// committed, unread. Events commit in seq order, so every
+			// event up to the greatest seq visible is committed.
+			return tx.Exec(`UPDATE webhook_cursor SET seq = (SELECT MAX(seq) FROM audit_events)
+				WHERE id = 1 AND seq < (SELECT MAX(seq) FROM audit_events)`).Error
+		}
 		var events []fanoutEvent
 		err := tx.Raw(`SELECT seq, id, occurred_at, action, actor_user_id, actor_token_id, target_type, target_id,
 			user_id, source_ip, user_agent, changes FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?`,
 			cursor[0], limit).Scan(&events).Error
 		if err != nil || len(events) == 0 {
-			return err
-		}
-		var hooks []webhookRow
-		if err := tx.Select("id", "events", "created_at").Where("enabled = ?", true).Find(&hooks).Error; err != nil {
 			return err
 		}
 		var rows []deliveryRow

@@ -30,6 +30,13 @@ func TestOutboxFansOutOnceAndLeasesClaims(t *testing.T) {
 			ctx := context.Background()
 			st := dbtest.MustOpen(t, d)
 			now := time.Now()
+			// With no webhook, events are skipped, unread.
+			if err := st.AppendEvents(ctx, audit.Event{Action: audit.TokenRevoked, TargetType: audit.TargetToken, TargetID: "t0"}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := st.Outbox.FanOut(ctx, 10, now); n != 0 || err != nil {
+				t.Fatalf("fan-out without webhooks = %d, %v", n, err)
+			}
 			all := mustCreateWebhook(t, st, now.Add(-time.Minute), "*")
 			revokes := mustCreateWebhook(t, st, now.Add(-time.Minute), "apiToken.revoked")
 			off := mustCreateWebhook(t, st, now.Add(-time.Minute), "*")
