@@ -25,13 +25,16 @@ const (
 	Forbidden    Code = "forbidden"
 	NotFound     Code = "not_found"
 	Conflict     Code = "conflict"
-	RateLimited  Code = "rate_limited"
-	Unavailable  Code = "unavailable"
-	Internal     Code = "internal"
+	// Unprocessable is a well-formed value tokend refuses for what it
+	// leads to, such as a webhook URL that reaches a private address.
+	Unprocessable Code = "unprocessable_content"
+	RateLimited   Code = "rate_limited"
+	Unavailable   Code = "unavailable"
+	Internal      Code = "internal"
 )
 
 // Codes lists every application error code.
-var Codes = []Code{Invalid, Unauthorized, Forbidden, NotFound, Conflict, RateLimited, Unavailable, Internal}
+var Codes = []Code{Invalid, Unauthorized, Forbidden, NotFound, Conflict, Unprocessable, RateLimited, Unavailable, Internal}
 
 // Error is an application error: a code, a detail that is safe to show to the
 // client, and optionally what in the request it is about.

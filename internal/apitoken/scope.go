@@ -18,6 +18,8 @@ const (
 	ScopeUsersWrite     = "users-write"
 	ScopeIntrospect     = "introspect"
 	ScopeAudit          = "audit"
+	ScopeWebhooks       = "webhooks"
+	ScopeWebhooksWrite  = "webhooks-write"
 )
 
 // ServiceScopes are tokend's own scopes. Every catalog holds them, whatever
@@ -29,9 +31,15 @@ var ServiceScopes = []ScopeInfo{
 	{ScopeUsersWrite, "Create and update users (admins only)"},
 	{ScopeIntrospect, "Verify tokens: introspection, forward-auth, revocation feed"},
 	{ScopeAudit, "Read every user's audit log (admins only)"},
+	{ScopeWebhooks, "Read webhooks and their deliveries (tokend's: admins only)"},
+	{ScopeWebhooksWrite, "Create, update and delete webhooks (tokend's: admins only)"},
 }
 
 // AdminOnlyScopes may only ever be held by admins.
+//
+// webhooks and webhooks-write are not among them, though only admins may
+// manage tokend's webhooks: Unit's catalog has scopes of the same names,
+// for its own webhooks, which members may need to hold.
 var AdminOnlyScopes = []string{ScopeUsers, ScopeUsersWrite, ScopeAudit}
 
 // OptInScopes are held by a member only when given explicitly: introspect

@@ -21,7 +21,7 @@ func MustParseCatalog(tb testing.TB, data string) *apitoken.Catalog {
 
 // serviceScopeNames are tokend's own scopes, in the order ParseCatalog
 // appends them.
-var serviceScopeNames = []string{"api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit"}
+var serviceScopeNames = []string{"api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit", "webhooks", "webhooks-write"}
 
 func scopeNames(infos []apitoken.ScopeInfo) []string {
 	names := make([]string, len(infos))
@@ -81,7 +81,7 @@ func TestParseCatalogAlwaysHoldsTokendsOwnScopes(t *testing.T) {
 			{Name: "users", Description: "Our own wording"},
 			{Name: "customers"},
 			apitoken.ServiceScopes[0], apitoken.ServiceScopes[1], apitoken.ServiceScopes[3], apitoken.ServiceScopes[4],
-			apitoken.ServiceScopes[5],
+			apitoken.ServiceScopes[5], apitoken.ServiceScopes[6], apitoken.ServiceScopes[7],
 		}
 		if !slices.Equal(got, want) {
 			t.Fatalf("All() = %#v, want %#v", got, want)
@@ -103,17 +103,19 @@ func TestParseCatalogOfTheDefaultFile(t *testing.T) {
 		t.Fatalf("the embedded default catalog does not parse: %v", err)
 	}
 	got := scopeNames(c.All())
-	// Unit's 46 scopes, then tokend's 6.
-	if len(got) != 46+6 {
-		t.Fatalf("default catalog has %d scopes, want 52: %q", len(got), got)
+	// Unit's 46 scopes, then tokend's own but webhooks and
+	// webhooks-write, which Unit's list has already.
+	n := len(serviceScopeNames) - 2
+	if len(got) != 46+n {
+		t.Fatalf("default catalog has %d scopes, want %d: %q", len(got), 46+n, got)
 	}
 	for _, name := range []string{"customers", "customers-write", "accounts", "payments-write", "wire-drawdowns-write"} {
 		if !c.Has(name) {
 			t.Errorf("default catalog lacks Unit's %q", name)
 		}
 	}
-	if !slices.Equal(got[len(got)-len(serviceScopeNames):], serviceScopeNames) {
-		t.Errorf("default catalog ends with %q, want tokend's scopes %q", got[len(got)-len(serviceScopeNames):], serviceScopeNames)
+	if !slices.Equal(got[len(got)-n:], serviceScopeNames[:n]) {
+		t.Errorf("default catalog ends with %q, want tokend's scopes %q", got[len(got)-n:], serviceScopeNames[:n])
 	}
 	for _, s := range c.All() {
 		if s.Description == "" {
@@ -212,11 +214,11 @@ func TestCatalogDefault(t *testing.T) {
 		role apitoken.Role
 		want []string
 	}{
-		{apitoken.RoleAdmin, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit"}},
+		{apitoken.RoleAdmin, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit", "webhooks", "webhooks-write"}},
 		// introspect is opt-in for members.
-		{apitoken.RoleMember, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write"}},
+		{apitoken.RoleMember, []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "webhooks", "webhooks-write"}},
 		// An unknown role is treated as the least privileged.
-		{apitoken.Role("owner"), []string{"customers", "accounts-write", "api-tokens", "api-tokens-write"}},
+		{apitoken.Role("owner"), []string{"customers", "accounts-write", "api-tokens", "api-tokens-write", "webhooks", "webhooks-write"}},
 	}
 	for _, tt := range tests {
 		t.Run("a "+string(tt.role)+" gets "+strings.Join(tt.want, " "), func(t *testing.T) {

@@ -17,10 +17,10 @@ func TestUserAllowedScopes(t *testing.T) {
 	}{
 		{"an admin without a list gets the whole catalog",
 			apitoken.User{Role: apitoken.RoleAdmin},
-			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit"}},
+			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "users", "users-write", "introspect", "audit", "webhooks", "webhooks-write"}},
 		{"a member without a list gets the catalog less the admin-only and opt-in scopes",
 			apitoken.User{Role: apitoken.RoleMember},
-			[]string{"customers", "accounts", "api-tokens", "api-tokens-write"}},
+			[]string{"customers", "accounts", "api-tokens", "api-tokens-write", "webhooks", "webhooks-write"}},
 		{"a member given introspect explicitly holds it",
 			apitoken.User{Role: apitoken.RoleMember, Scopes: []string{"introspect", "customers"}},
 			[]string{"introspect", "customers"}},

@@ -16,12 +16,15 @@ import (
 	"github.com/tokend/tokend/internal/apitoken"
 	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/expiry"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/internal/outbox"
 	"github.com/tokend/tokend/internal/replica"
 	"github.com/tokend/tokend/internal/secretscan"
 	"github.com/tokend/tokend/internal/service"
 	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/internal/webhook"
 	"github.com/tokend/tokend/pkg/clientip"
 	"github.com/tokend/tokend/schema"
 )
@@ -47,6 +50,10 @@ type App struct {
 	State   *replica.State
 	Service *service.Service
 	Handler *httpapi.Server
+	// Outbox delivers audit events to webhooks; Notices gives notice of
+	// expiring tokens. Serve runs both.
+	Outbox  *outbox.Outbox
+	Notices *expiry.Notifier
 
 	cfg *config.Config
 	log *slog.Logger
@@ -117,6 +124,18 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		Tx: st, Users: st.Users, Tokens: st.Tokens, Changes: st, Audit: st, Credentials: state, Keys: ring, Catalog: catalog,
 	}, service.Config{Issuer: cfg.Issuer, MaxLifetime: cfg.MaxTokenLifetime, MaxTokensPerUser: cfg.MaxTokensPerUser,
 		Retention: cfg.TokenRetention, Now: opt.Now})
+	guard := &webhook.Guard{AllowPrivate: cfg.Webhooks.AllowPrivate}
+	box := outbox.New(st.Outbox, sealer, outbox.Config{
+		Backoff: cfg.Webhooks.Backoff, Timeout: cfg.Webhooks.Timeout, MaxFailures: cfg.Webhooks.MaxFailures,
+		// A claim outlives its attempt by two more timeouts: an attempt
+		// recorded after its lease would be sent again.
+		Lease: 3 * cfg.Webhooks.Timeout, Poll: cfg.Webhooks.Poll, Guard: guard, Now: opt.Now, Log: log,
+	})
+	// Events committed here are fanned out at once; those committed by
+	// other replicas at the next poll.
+	st.OnAudit(func([]audit.Event) { box.Wake() })
+	notices := expiry.New(st, expiry.Config{Windows: cfg.ExpiryNotices, Interval: cfg.ExpiryCheckInterval,
+		DisableUnusedAfter: cfg.DisableUnusedAfter, Now: opt.Now, Log: log})
 	refusals := audit.NewRefusals(0)
 	handler := httpapi.NewServer(log, httpapi.Config{
 		Refusals:       refusals,
@@ -129,12 +148,13 @@ func Open(ctx context.Context, cfg *config.Config, opt Options) (*App, error) {
 		TokenCreates:   cfg.TokenCreates,
 		Revocations:    cfg.Revocations,
 		CORSOrigins:    cfg.CORSOrigins,
+		Webhooks:       svc.NewWebhooks(st.Webhooks, sealer, guard),
 
 		SecretScanningKeys: scanKeys,
 	}, svc)
 	ok = true
-	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, cfg: cfg, log: log,
-		refusals: refusals, auditLog: auditLog}, nil
+	return &App{Store: st, Ring: ring, State: state, Service: svc, Handler: handler, Outbox: box, Notices: notices,
+		cfg: cfg, log: log, refusals: refusals, auditLog: auditLog}, nil
 }
 
 // OpenStore opens the database, retrying while it is unreachable for up to
@@ -256,6 +276,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// made elsewhere, until the server has stopped.
 	defer background(context.Background(), a.foldCounts)()
 	defer background(context.Background(), a.State.Run)()
+	// Webhook deliveries and expiry notices stop with the shutdown: what
+	// they leave undone stays in the database for the next start or
+	// another replica.
+	defer background(ctx, a.Outbox.Run)()
+	defer background(ctx, a.Notices.Run)()
 	// Refused authentications are flushed to the audit log every
 	// refusalFlushInterval, and a last time once the server has stopped.
 	defer background(context.Background(), a.flushRefusals)()

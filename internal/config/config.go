@@ -94,6 +94,17 @@ type Config struct {
 	// when its standard output is not a terminal; empty means the file
 	// bootstrap-token in DataDir.
 	BootstrapTokenFile string
+	// Webhooks are the deliveries' settings (TOKEND_WEBHOOK_*).
+	Webhooks Webhooks
+	// ExpiryNotices are the windows before a token's expiration at which
+	// it gets an apiToken.expiring event, longest first.
+	ExpiryNotices []time.Duration
+	// ExpiryCheckInterval is how often expiring and unused tokens are
+	// looked for.
+	ExpiryCheckInterval time.Duration
+	// DisableUnusedAfter, when positive, revokes the tokens unused for
+	// that long (never used: since their creation).
+	DisableUnusedAfter time.Duration
 
 	// envErrs holds bad environment values no flag overrode, by variable.
 	envErrs map[string]error
@@ -165,6 +176,8 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 	c.AuthFailures, c.TokenCreates, c.MaxTokensPerUser = DefaultAuthFailures, DefaultTokenCreates, DefaultMaxTokensPerUser
 	c.Revocations = DefaultRevocations
 	c.TokenRetention = DefaultTokenRetention
+	c.Webhooks = DefaultWebhooks
+	c.ExpiryNotices, c.ExpiryCheckInterval = DefaultExpiryNotices, DefaultExpiryCheckInterval
 	c.AuditRetention = DefaultAuditRetention
 	c.envErrs = map[string]error{}
 	for _, p := range []struct {
@@ -195,6 +208,26 @@ func Register(fs *flag.FlagSet, getenv func(string) string) *Config {
 			func(s string) (err error) { c.AuditRetention, err = parseRetention(s); return }},
 		{"cors-origins", "TOKEND_CORS_ORIGINS", "comma-separated browser origins allowed to call the API, such as https://dashboard.example.com",
 			func(s string) (err error) { c.CORSOrigins, err = parseOrigins(s); return }},
+		{"webhook-allow-private", "TOKEND_WEBHOOK_ALLOW_PRIVATE", "let webhooks reach loopback, private and link-local addresses: true or false",
+			func(s string) (err error) { c.Webhooks.AllowPrivate, err = strconv.ParseBool(s); return }},
+		{"webhook-timeout", "TOKEND_WEBHOOK_TIMEOUT", "longest a delivery attempt may take, such as 5s",
+			func(s string) (err error) { c.Webhooks.Timeout, err = ParseDuration(s); return }},
+		{"webhook-retry-first", "TOKEND_WEBHOOK_RETRY_FIRST", "wait before a delivery's first retry, such as 5s; each retry waits 3 times longer",
+			func(s string) (err error) { c.Webhooks.Backoff.First, err = ParseDuration(s); return }},
+		{"webhook-retry-max", "TOKEND_WEBHOOK_RETRY_MAX", "longest wait between two retries, such as 6h",
+			func(s string) (err error) { c.Webhooks.Backoff.Max, err = ParseDuration(s); return }},
+		{"webhook-retries", "TOKEND_WEBHOOK_RETRIES", "retries of a failed delivery before it is given up",
+			func(s string) (err error) { c.Webhooks.Backoff.Retries, err = strconv.Atoi(s); return }},
+		{"webhook-max-failures", "TOKEND_WEBHOOK_MAX_FAILURES", "failed attempts in a row that disable a webhook, or 0 for never",
+			func(s string) (err error) { c.Webhooks.MaxFailures, err = strconv.Atoi(s); return }},
+		{"webhook-poll", "TOKEND_WEBHOOK_POLL", "how often each replica looks for due deliveries, such as 1s",
+			func(s string) (err error) { c.Webhooks.Poll, err = ParseDuration(s); return }},
+		{"expiry-notices", "TOKEND_EXPIRY_NOTICES", "comma-separated windows before a token's expiration that each give an apiToken.expiring event, such as 7d,1d, or off",
+			func(s string) (err error) { c.ExpiryNotices, err = parseWindows(s); return }},
+		{"expiry-check-interval", "TOKEND_EXPIRY_CHECK_INTERVAL", "how often expiring and unused tokens are looked for, such as 30s",
+			func(s string) (err error) { c.ExpiryCheckInterval, err = ParseDuration(s); return }},
+		{"disable-unused-after", "TOKEND_DISABLE_UNUSED_AFTER", "revoke tokens unused for that long, such as 90d, or off",
+			func(s string) (err error) { c.DisableUnusedAfter, err = parseRetention(s); return }},
 		{"log-level", "TOKEND_LOG_LEVEL", "debug, info, warn or error",
 			func(s string) error { return c.LogLevel.UnmarshalText([]byte(s)) }},
 	} {
@@ -260,6 +293,15 @@ func (c *Config) Finish() error {
 			return fmt.Errorf("TOKEND_PUBLIC_URL must be an http or https URL with a host and no user, query or fragment, such as https://tokens.example.com, not %q", c.PublicURL)
 		}
 		c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	}
+	if err := c.Webhooks.check(); err != nil {
+		return err
+	}
+	if c.ExpiryCheckInterval <= 0 || c.ExpiryCheckInterval > 30*time.Second {
+		return fmt.Errorf("expiry check interval must be positive and at most 30s, not %v", c.ExpiryCheckInterval)
+	}
+	if c.DisableUnusedAfter < 0 || (c.DisableUnusedAfter > 0 && c.DisableUnusedAfter < 24*time.Hour) {
+		return fmt.Errorf("disable unused after must be off or at least 1d, not %v", c.DisableUnusedAfter)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("log format must be json or text, not %q", c.LogFormat)

@@ -131,6 +131,7 @@ const (
 	kindString attrKind = iota
 	kindBool
 	kindResources
+	kindStrings // an array of strings
 )
 
 // shape describes the request document an endpoint accepts: its resource
@@ -329,6 +330,11 @@ func checkKind(name string, kind attrKind, v json.RawMessage) apitoken.Errors {
 		var b bool
 		if json.Unmarshal(v, &b) != nil {
 			return bad(field, "%s must be true or false.", name)
+		}
+	case kindStrings:
+		var items []string
+		if json.Unmarshal(v, &items) != nil {
+			return bad(field, "%s must be an array of strings.", name)
 		}
 	case kindResources:
 		var items []map[string]json.RawMessage

@@ -53,6 +53,13 @@ func (s *Server) routes() {
 	get("/users/:userId", s.getUser, api...)
 	e.PATCH("/users/:userId", s.updateUser, api...)
 
+	e.POST("/webhooks", s.createWebhook, api...)
+	get("/webhooks", s.listWebhooks, api...)
+	get("/webhooks/:webhookId", s.getWebhook, api...)
+	e.PATCH("/webhooks/:webhookId", s.updateWebhook, api...)
+	e.DELETE("/webhooks/:webhookId", s.deleteWebhook, api...)
+	get("/webhooks/:webhookId/deliveries", s.listDeliveries, api...)
+
 	get("/audit-events", s.listAuditEvents, api...)
 	get("/users/:userId/audit-events", s.listUserAuditEvents, api...)
 

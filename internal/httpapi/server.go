@@ -64,6 +64,8 @@ type Config struct {
 	// https://dashboard.example.com, allowed to call tokend from their
 	// pages; none means no cross-origin access.
 	CORSOrigins []string
+	// Webhooks manages webhooks; nil serves none.
+	Webhooks *service.Webhooks
 }
 
 // DefaultBodyLimit is the largest request body tokend accepts by default.

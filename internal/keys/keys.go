@@ -159,6 +159,30 @@ func (s *Sealer) Open(kid string, sealed []byte) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
+// SealSecret encrypts a secret other than a signing key, such as a
+// webhook's signing secret, bound to label (the kind of secret and the id
+// of its row), so that it opens only under the same label.
+func (s *Sealer) SealSecret(label string, secret []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return s.aead.Seal(nonce, nonce, secret, []byte("tokend secret "+label))
+}
+
+// OpenSecret decrypts what SealSecret sealed with the same label.
+func (s *Sealer) OpenSecret(label string, sealed []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, ErrWrongSecret
+	}
+	secret, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte("tokend secret "+label))
+	if err != nil {
+		return nil, ErrWrongSecret
+	}
+	return secret, nil
+}
+
 func additionalData(kid string) []byte {
 	return []byte("tokend signing key " + kid)
 }

@@ -105,3 +105,22 @@ func TestNewSealerRefusesShortSecrets(t *testing.T) {
 		t.Errorf("NewSealer(32 hexadecimal digits): %v", err)
 	}
 }
+
+func TestSealSecretOpensOnlyUnderItsLabel(t *testing.T) {
+	s := MustNewSealer(t, testSecret)
+	secret := []byte("a webhook's signing secret")
+	sealed := s.SealSecret("webhook 1", secret)
+	if bytes.Contains(sealed, secret) {
+		t.Fatal("the sealed secret holds the secret in clear")
+	}
+	got, err := s.OpenSecret("webhook 1", sealed)
+	if err != nil || !bytes.Equal(got, secret) {
+		t.Fatalf("OpenSecret = %q, %v; want %q", got, err, secret)
+	}
+	if _, err := s.OpenSecret("webhook 2", sealed); !errors.Is(err, keys.ErrWrongSecret) {
+		t.Errorf("another label opened the secret: %v", err)
+	}
+	if _, err := MustNewSealer(t, otherSecret).OpenSecret("webhook 1", sealed); !errors.Is(err, keys.ErrWrongSecret) {
+		t.Errorf("another service secret opened the secret: %v", err)
+	}
+}

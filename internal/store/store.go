@@ -47,6 +47,10 @@ type Store struct {
 	Users  *Users
 	Tokens *Tokens
 	Keys   *Keys
+	// Webhooks and Outbox keep the webhooks and their deliveries
+	// (webhooks.go, outbox.go).
+	Webhooks *Webhooks
+	Outbox   *Outbox
 }
 
 // Open connects to the database named by url: a postgres:// or
@@ -117,6 +121,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	s.Users = &Users{s}
 	s.Tokens = &Tokens{s: s}
 	s.Keys = &Keys{s}
+	s.Webhooks, s.Outbox = &Webhooks{s}, &Outbox{s}
 	if err := s.Ping(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err

@@ -21,6 +21,7 @@ const (
 	NotFound             Code = "not_found"
 	MethodNotAllowed     Code = "method_not_allowed"
 	Conflict             Code = "conflict"
+	Unprocessable        Code = "unprocessable_content"
 	UnsupportedMediaType Code = "unsupported_media_type"
 	NotAcceptable        Code = "not_acceptable"
 	PayloadTooLarge      Code = "payload_too_large"
@@ -55,6 +56,7 @@ var table = map[Code]Meaning{
 	NotFound:             {http.StatusNotFound, "Not found", 66},                          // EX_NOINPUT
 	MethodNotAllowed:     {http.StatusMethodNotAllowed, "Method not allowed", 64},         // EX_USAGE
 	Conflict:             {http.StatusConflict, "Conflict", 65},                           // EX_DATAERR
+	Unprocessable:        {http.StatusUnprocessableEntity, "Unprocessable content", 65},   // EX_DATAERR
 	UnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type", 64}, // EX_USAGE
 	NotAcceptable:        {http.StatusNotAcceptable, "Not acceptable", 64},                // EX_USAGE
 	PayloadTooLarge:      {http.StatusRequestEntityTooLarge, "Payload too large", 65},     // EX_DATAERR

@@ -9,7 +9,7 @@ import (
 
 var all = []errcode.Code{
 	errcode.Invalid, errcode.Unauthorized, errcode.Forbidden, errcode.NotFound,
-	errcode.MethodNotAllowed, errcode.Conflict, errcode.UnsupportedMediaType,
+	errcode.MethodNotAllowed, errcode.Conflict, errcode.Unprocessable, errcode.UnsupportedMediaType,
 	errcode.NotAcceptable, errcode.PayloadTooLarge, errcode.RateLimited,
 	errcode.Unavailable, errcode.Internal,
 }
@@ -49,7 +49,7 @@ func TestAnUnknownCodeMeansInternal(t *testing.T) {
 func TestStatusesMatchSPEC(t *testing.T) {
 	for c, want := range map[errcode.Code]int{
 		errcode.Invalid: 400, errcode.Unauthorized: 401, errcode.Forbidden: 403, errcode.NotFound: 404,
-		errcode.Conflict: 409, errcode.PayloadTooLarge: 413, errcode.UnsupportedMediaType: 415,
+		errcode.Conflict: 409, errcode.Unprocessable: 422, errcode.PayloadTooLarge: 413, errcode.UnsupportedMediaType: 415,
 		errcode.NotAcceptable: 406, errcode.RateLimited: 429, errcode.Unavailable: 503, errcode.Internal: 500,
 	} {
 		if got := c.Status(); got != want {
