@@ -114,6 +114,7 @@ func testLiveTokensCap(t *testing.T, d string, limit, creations int) {
 		counts[s]++
 	}
 	if counts[http.StatusCreated] != limit-1 || counts[http.StatusConflict] != creations-limit+1 {
+		t.Log(h.Logs.String()) // the server's reasons for any other status
 		t.Fatalf("statuses %v, want %d × 201 and %d × 409", counts, limit-1, creations-limit+1)
 	}
 	attrs := validAttrs()

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,8 +15,8 @@ import (
 // one transaction of two round trips, pipelined on a connection of the
 // pool taken over for it (pgx's batches):
 //
-//  1. BEGIN, and createBelowLockingSQL: the tokens, their counts, and the
-//     lock of the audit chain's head, which it returns;
+//  1. BEGIN; createBelowSQL: the tokens and their counts; and
+//     lockHeadSQL: the lock of the audit chain's head, which it returns;
 //  2. the events, numbered and hashed in Go after the head, in one INSERT
 //     that moves the head too; COMMIT, asynchronous (asyncCommit); and
 //     the wait for the flush (flushWALSQL).
@@ -26,12 +25,15 @@ import (
 // the batch, the head, the events, COMMIT), each a write and a read of
 // the network for both sides.
 
-// createBelowLockingSQL is createBelowSQL that also locks the audit
-// chain's head once the tokens are written, and returns it with each
-// token stored.
-var createBelowLockingSQL = strings.TrimSuffix(createBelowSQL, "SELECT id::text FROM t") +
-	`, h AS (SELECT head_seq, head_hash, ` + asyncCommit + ` AS async FROM audit_chain WHERE id = 1 FOR UPDATE)
-SELECT t.id::text, h.head_seq, h.head_hash, h.async FROM t CROSS JOIN h`
+// lockHeadSQL locks the audit chain's head until the transaction ends,
+// makes its commit asynchronous, and returns the head. It is a statement
+// of its own after createBelowSQL, not a part of it, so that the head is
+// the last lock the transaction takes: the foreign-key checks of the
+// tokens inserted, which lock their users' rows (FOR KEY SHARE), run at
+// the end of createBelowSQL, and a creation near its user's cap locks that
+// row before it waits for the head. In one statement PostgreSQL may lock
+// the head first, and the two deadlock.
+var lockHeadSQL = "SELECT head_seq, head_hash, " + asyncCommit + " FROM audit_chain WHERE id = 1 FOR UPDATE"
 
 // insertBatch writes a batch of creations and their events (see above),
 // within a deadline of its own, and returns the ids of the tokens it
@@ -86,7 +88,8 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(createBelowLockingSQL, args...)
+	b.Queue(createBelowSQL, args...)
+	b.Queue(lockHeadSQL)
 	res := conn.SendBatch(ctx, b)
 	created := make(map[string]bool, len(batch))
 	var headSeq int64
@@ -96,8 +99,8 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, arg
 		var rows pgx.Rows
 		if rows, err = res.Query(); err == nil {
 			for rows.Next() {
-				var id, async string
-				if err = rows.Scan(&id, &headSeq, &headHash, &async); err != nil {
+				var id string
+				if err = rows.Scan(&id); err != nil {
 					break
 				}
 				created[id] = true
@@ -107,6 +110,10 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, arg
 				err = rows.Err()
 			}
 		}
+	}
+	if err == nil {
+		var async string
+		err = res.QueryRow().Scan(&headSeq, &headHash, &async)
 	}
 	if cerr := res.Close(); err == nil {
 		err = cerr
