@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/store"
+	"github.com/tokend/tokend/internal/webhook"
 )
 
 // BenchmarkStorageAtScale measures what tokens cost on disk, for the
@@ -146,4 +150,96 @@ func relationSizes(ctx context.Context, st *store.Store) ([]relation, error) {
 		before = after
 	}
 	return out, nil
+}
+
+// BenchmarkAuditStorage measures what the audit log and the webhooks'
+// outbox cost on disk, for the capacity model's growth per day: the bytes
+// of audit_events (its indexes included) per event, and of
+// webhook_deliveries and webhook_attempts per delivery, once
+// TOKEND_BENCH_EVENTS tokens (default 20,000) have been created by an
+// actor from an address, each recording its apiToken.created event, and
+// each event has been fanned out to one webhook subscribed to every
+// action and delivered at the first attempt.
+//
+//	go test -run '^$' -bench AuditStorage -benchtime 1x -timeout 30m ./internal/store
+func BenchmarkAuditStorage(b *testing.B) {
+	n := 20_000
+	if s := os.Getenv("TOKEND_BENCH_EVENTS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, d := range dbtest.Dialects() {
+		b.Run(d, func(b *testing.B) {
+			st := MustOpenDB(b, d)
+			key := MustCreateKey(b, st, base)
+			u := MustCreateUser(b, st, newUser(base))
+			now := time.Now()
+			mustCreateWebhook(b, st, now.Add(-time.Minute), "*")
+			ctx := audit.WithActor(context.Background(), audit.Actor{UserID: u.ID, TokenID: uuid.NewString(),
+				SourceIP: "203.0.113.17", UserAgent: "tokend-dashboard/1.4 (+https://example.com)"})
+			for range n {
+				tok := newToken(u.ID, key.ID, now)
+				tok.Description, tok.Scope, tok.ClaimExpiration = "deploy bot", "customers accounts", tok.Expiration
+				if err := st.Tokens.Create(ctx, &tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for {
+				fanned, err := st.Outbox.FanOut(ctx, 1000, now)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if fanned == 0 {
+					break
+				}
+			}
+			delivered := 0
+			for {
+				claims, err := st.Outbox.Claim(ctx, now, time.Minute, 1000)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(claims) == 0 {
+					break
+				}
+				for _, c := range claims {
+					out := store.Outcome{Attempt: webhook.Attempt{At: now, StatusCode: 204, Duration: 3 * time.Millisecond}, Succeeded: true}
+					if ok, err := st.Outbox.Record(ctx, c, out); !ok || err != nil {
+						b.Fatalf("record = %v, %v", ok, err)
+					}
+					delivered++
+				}
+			}
+			maintain := "VACUUM ANALYZE"
+			if d == store.SQLite {
+				maintain = "VACUUM"
+			}
+			if _, err := st.SQL().ExecContext(ctx, maintain); err != nil {
+				b.Fatal(err)
+			}
+			sizes, err := relationSizes(ctx, st)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var events, outbox int64
+			for _, r := range sizes {
+				switch {
+				case strings.HasPrefix(r.name, "audit_events"):
+					events += r.bytes
+				case strings.HasPrefix(r.name, "webhook_deliveries"), strings.HasPrefix(r.name, "webhook_attempts"):
+					outbox += r.bytes
+				default:
+					continue
+				}
+				fmt.Printf("%s %-40s %12d bytes\n", d, r.name, r.bytes)
+			}
+			fmt.Printf("%s %d events, %d deliveries\n", d, n, delivered)
+			b.ReportMetric(float64(events)/float64(n), "B/event")
+			b.ReportMetric(float64(outbox)/float64(delivered), "B/delivery")
+			for range b.N {
+			}
+		})
+	}
 }
