@@ -48,17 +48,7 @@ func BenchmarkStorageAtScale(b *testing.B) {
 			if _, err := st.Tokens.FoldCounts(ctx); err != nil {
 				b.Fatal(err)
 			}
-			maintain := "VACUUM ANALYZE"
-			if d == store.SQLite {
-				maintain = "VACUUM"
-			}
-			if _, err := st.SQL().ExecContext(ctx, maintain); err != nil {
-				b.Fatal(err)
-			}
-			sizes, err := relationSizes(ctx, st)
-			if err != nil {
-				b.Fatal(err)
-			}
+			sizes := vacuumedSizes(b, st)
 			var total int64
 			for _, r := range sizes {
 				total += r.bytes
@@ -70,6 +60,25 @@ func BenchmarkStorageAtScale(b *testing.B) {
 			}
 		})
 	}
+}
+
+// vacuumedSizes vacuums the database, as it would be after the maintenance
+// it does by itself, and returns relationSizes.
+func vacuumedSizes(b *testing.B, st *store.Store) []relation {
+	b.Helper()
+	ctx := context.Background()
+	maintain := "VACUUM ANALYZE"
+	if st.Dialect() == store.SQLite {
+		maintain = "VACUUM"
+	}
+	if _, err := st.SQL().ExecContext(ctx, maintain); err != nil {
+		b.Fatal(err)
+	}
+	sizes, err := relationSizes(ctx, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sizes
 }
 
 // relation is a table or an index and its size.
@@ -212,17 +221,7 @@ func BenchmarkAuditStorage(b *testing.B) {
 					delivered++
 				}
 			}
-			maintain := "VACUUM ANALYZE"
-			if d == store.SQLite {
-				maintain = "VACUUM"
-			}
-			if _, err := st.SQL().ExecContext(ctx, maintain); err != nil {
-				b.Fatal(err)
-			}
-			sizes, err := relationSizes(ctx, st)
-			if err != nil {
-				b.Fatal(err)
-			}
+			sizes := vacuumedSizes(b, st)
 			var events, outbox int64
 			for _, r := range sizes {
 				switch {
