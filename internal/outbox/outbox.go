@@ -72,6 +72,13 @@ const (
 	DeliveryRetention = 30 * 24 * time.Hour
 	pruneInterval     = time.Hour
 	pruneBatch        = 1000
+	// wakeGather is how long a wake-up waits before the outbox is read,
+	// so that the events committed in that moment are fanned out by one
+	// transaction, not one each: at thousands of commits a second, a
+	// fan-out and a claim for each cost the database as much again as
+	// the changes themselves (a tenth of tokend's CPU in the profile of
+	// BenchmarkCreateToken, with no webhook at all).
+	wakeGather = 20 * time.Millisecond
 	// maxAnswer is how much of an endpoint's answer is read, so that the
 	// connection can be reused; the rest is dropped.
 	maxAnswer = 64 << 10
@@ -162,7 +169,13 @@ func (o *Outbox) Run(ctx context.Context) {
 			t.Stop()
 			return
 		case <-o.wake:
-			t.Stop()
+			t.Reset(wakeGather)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		case <-t.C:
 		}
 	}
