@@ -101,26 +101,23 @@ func (s *Store) appendEvents(tx *gorm.DB, events ...audit.Event) error {
 		st.events = append(st.events, events...)
 		return nil
 	}
-	_, err := s.writeEvents(tx, false, events...)
+	_, err := s.writeEvents(tx, events...)
 	return err
 }
 
 // writeEvents locks the chain's head in the transaction tx, until it
 // ends, numbers and hashes the events after it, in order, writes them and
 // moves the head past them. It returns the events as written. Holding the
-// head's lock until the commit makes seq follow commit order. With async,
-// the transaction's commit is asynchronous on PostgreSQL (asyncCommit):
-// the caller must then wait for flushWAL before it answers.
-func (s *Store) writeEvents(tx *gorm.DB, async bool, events ...audit.Event) ([]audit.Event, error) {
+// head's lock until the commit makes seq follow commit order.
+func (s *Store) writeEvents(tx *gorm.DB, events ...audit.Event) ([]audit.Event, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
 	var head struct {
 		HeadSeq  int64
 		HeadHash []byte
-		Async    string `gorm:"column:set_config"`
 	}
-	if err := tx.Raw(s.headQuery(async)).Scan(&head).Error; err != nil {
+	if err := tx.Raw(s.headQuery()).Scan(&head).Error; err != nil {
 		return nil, err
 	}
 	out, rows, err := sealEvents(events, head.HeadSeq, head.HeadHash)
@@ -153,47 +150,42 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // headQuery returns the statement that reads the chain's head and locks
 // it until the transaction ends (an SQLite transaction holds the write
-// lock already); with async, it also makes the transaction's commit
-// asynchronous on PostgreSQL (asyncCommit).
-func (s *Store) headQuery(async bool) string {
+// lock already).
+func (s *Store) headQuery() string {
 	const q = "SELECT head_seq, head_hash FROM audit_chain WHERE id = 1"
-	switch {
-	case s.dialect == SQLite:
+	if s.dialect == SQLite {
 		return q
-	case async:
-		return "SELECT head_seq, head_hash, " + asyncCommit + " FROM audit_chain WHERE id = 1 FOR UPDATE"
 	}
 	return q + " FOR UPDATE"
 }
 
-// asyncCommit makes the commit of the transaction that appends events on
-// PostgreSQL return before its WAL is flushed to disk, and so release the
-// chain's head at once: with a synchronous commit every transaction that
-// appends events would hold the head, and make all the others wait,
-// through its own flush (measured with pgbench, 8 clients: 380
+// asyncCommit makes the commit of a batch of creations on PostgreSQL
+// (createpipeline.go) return before its WAL is flushed, and so release
+// the chain's head at once: with a synchronous commit every batch would
+// hold the head, and make every other transaction that appends events
+// wait, through its own flush (measured with pgbench, 8 clients: 380
 // transactions a second, against 1,400 with this). It costs no
-// durability: the caller is not answered before flushWAL has waited for
-// the flush, in a transaction of its own, after the head is released, so
-// that the flushes of transactions that appended events one after the
-// other are shared, as PostgreSQL shares the flushes of commits that
-// come together (group commit). What a crash in between may lose is
-// transactions whose callers got no answer; a reader of the log may have
-// seen them (see README).
+// durability: the batch's callers are not answered before flushWALSQL,
+// run after the commit, has waited for the flush, locally and on
+// synchronous standbys. What a crash in between may lose is creations
+// whose callers got no answer.
+//
+// Only batches of creations commit so: they take no change number, and
+// nobody can act on a token before its creator is answered. A change of
+// state (a revocation, an update) commits synchronously, so that no
+// replica or verifier ever sees a change number, or an event, that a
+// failover could lose and give again to another change.
 const asyncCommit = "set_config('synchronous_commit', 'off', true)"
 
-// flushWALSQL is a transaction that waits for the WAL to be flushed up to
-// its commit, and so up to every commit before it: it takes a transaction
-// id, so that its commit is written, and commits synchronously.
-const flushWALSQL = "SELECT txid_current()"
-
-// flushWAL waits until the commits made so far, asynchronous ones
-// included, are on disk (flushWALSQL), on PostgreSQL.
-func (s *Store) flushWAL(ctx context.Context) error {
-	if s.dialect != Postgres {
-		return nil
-	}
-	return s.db.WithContext(ctx).Exec(flushWALSQL).Error
-}
+// flushWALSQL is a transaction that waits until the WAL is flushed up to
+// its commit, and so up to every commit before it, on disk and on the
+// synchronous standbys: PostgreSQL waits for the flush only at the commit
+// of a transaction that wrote WAL and has a transaction id, and a
+// transactional logical message gives it both, and nothing else (no
+// table, no lock). Merely taking an id, as txid_current() does, is not
+// enough: such a commit is not waited for, and the failover test lost
+// acknowledged creations with it.
+const flushWALSQL = "SELECT pg_logical_emit_message(true, 'tokend', 'flush')"
 
 // sealEvents numbers and hashes copies of the events after the head
 // (headSeq, headHash), in order, filling in their ids and times where

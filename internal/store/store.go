@@ -237,15 +237,10 @@ func (s *Store) transact(ctx context.Context, fn func(ctx context.Context) error
 		// locks until the commit, is the last lock the transaction takes
 		// and none waits for it holding another.
 		var err error
-		st.appended, err = s.writeEvents(st.db, true, st.events...)
+		st.appended, err = s.writeEvents(st.db, st.events...)
 		return err
 	})
 	if err == nil && len(st.appended) > 0 {
-		// The commit was asynchronous (asyncCommit): answer once it is
-		// on disk.
-		if err = s.flushWAL(ctx); err != nil {
-			return err
-		}
 		s.published(st.appended)
 	}
 	return err
