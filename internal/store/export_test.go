@@ -125,3 +125,7 @@ func InsertKeyRow(ctx context.Context, s *Store, k *keys.Record) error {
 func AppendEventsInPlainTx(ctx context.Context, s *Store, events ...audit.Event) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.appendEvents(tx, events...) })
 }
+
+// AsyncCommitSQL and FlushWALSQL expose what a batch of creations sets to
+// commit asynchronously, and the statement it waits with after.
+const AsyncCommitSQL, FlushWALSQL = asyncCommit, flushWALSQL
