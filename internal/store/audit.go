@@ -173,8 +173,10 @@ func (s *Store) headQuery() string {
 // Only batches of creations commit so: they take no change number, and
 // nobody can act on a token before its creator is answered. A change of
 // state (a revocation, an update) commits synchronously, so that no
-// replica or verifier ever sees a change number, or an event, that a
-// failover could lose and give again to another change.
+// replica or verifier ever sees a change number that a failover could
+// lose and give again to another change. A creation's event may be read
+// in the moment before the flush (by a list, or by the webhooks'
+// fan-out, whose own synchronous commit then waits for it too).
 const asyncCommit = "set_config('synchronous_commit', 'off', true)"
 
 // flushWALSQL is a transaction that waits until the WAL is flushed up to
