@@ -33,9 +33,27 @@ func TestPruneEventsCutsTheOldEndAndTheChainStillVerifies(t *testing.T) {
 		if err := st.AppendEvents(ctx, recent, late); err != nil {
 			t.Fatal(err)
 		}
+		// The total of the unfiltered list is read off the chain, not
+		// counted: it must be what counting gives, before and after.
+		total := func(f audit.Filter) int64 {
+			t.Helper()
+			f.Limit = 1
+			page, err := st.ListEvents(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return page.Total
+		}
+		updated := audit.Filter{Actions: []audit.Action{audit.TokenUpdated}}
+		if all, some := total(audit.Filter{}), total(updated); all != 12 || some != 2 {
+			t.Fatalf("totals before pruning: %d of all, %d updated; want 12 and 2", all, some)
+		}
 		n, err := st.PruneEvents(ctx, now.Add(-400*24*time.Hour), 4)
 		if err != nil || n != 10 {
 			t.Fatalf("PruneEvents = %d, %v; want the 10 old events", n, err)
+		}
+		if all, some := total(audit.Filter{}), total(updated); all != 2 || some != 2 {
+			t.Fatalf("totals after pruning: %d of all, %d updated; want 2 and 2", all, some)
 		}
 		rows := storedEvents(t, url)
 		if len(rows) != 2 || rows[0].Seq != 11 {
