@@ -148,9 +148,10 @@ func (ts *Tokens) writeBatches() {
 			switch {
 			case err == nil:
 				p.done <- createResult{created: created[p.row.ID]}
-			case len(batch) > 1 && !errors.Is(err, ErrOutage):
+			case len(batch) > 1 && !errors.Is(err, ErrOutage) && !errors.Is(err, errUnconfirmed):
 				// One creation may have failed them all: each is written
-				// again by itself, so that it fails alone.
+				// again by itself, so that it fails alone (not if the
+				// batch committed: its tokens would be stored twice).
 				p.done <- createResult{alone: true}
 			default:
 				p.done <- createResult{err: err}

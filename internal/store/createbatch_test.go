@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/store"
 )
 
@@ -181,4 +183,36 @@ func TestACreationLeftWhileQueuedIsNotStored(t *testing.T) {
 		}
 		checkTotals(t, f.st, f.user.ID, []time.Time{now})
 	})
+}
+
+// TestABatchWhoseFlushFailsIsNotWrittenAgain makes the wait after a
+// batch's commit fail, on PostgreSQL: each creation of the batch gets the
+// error, and each token is stored once, none written again by itself
+// (which would fail as a token that exists already).
+func TestABatchWhoseFlushFailsIsNotWrittenAgain(t *testing.T) {
+	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
+		t.Skip("batches of creations are PostgreSQL's; set " + dbtest.EnvURL)
+	}
+	f := newFixture(t, store.Postgres)
+	store.SetFlushSQL(f.st, "SELECT 1 / 0")
+	now := ms(base.Add(time.Hour))
+	toks := make([]apitoken.Token, 5)
+	for i := range toks {
+		toks[i] = f.token(now)
+		toks[i].ClaimExpiration = toks[i].Expiration
+	}
+	created, errs, batches := queueCreations(t, f.st, backgrounds(len(toks)), toks, now, 1000)
+	if !slices.Equal(batches, []int{len(toks)}) {
+		t.Fatalf("batches of %v, want one of %d", batches, len(toks))
+	}
+	for i := range toks {
+		// The flush's error (division by zero), not one of writing the
+		// token again (a duplicate key).
+		if errs[i] == nil || created[i] || !strings.Contains(errs[i].Error(), "22012") {
+			t.Errorf("creation %d: %v, %v; want the flush's error", i, created[i], errs[i])
+		}
+		if got, err := f.st.Tokens.Get(context.Background(), f.user.ID, toks[i].ID); err != nil || got.Description != toks[i].Description {
+			t.Errorf("creation %d reads back as %+v, %v; want it stored by the batch", i, got, err)
+		}
+	}
 }

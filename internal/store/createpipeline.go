@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -62,7 +64,7 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 		}
 		conn := sc.Conn()
 		var err error
-		created, events, err = writeBatch(ctx, conn, batch, cols.args())
+		created, events, err = writeBatch(ctx, conn, batch, cols.args(), cmp.Or(ts.s.flushSQL, flushWALSQL))
 		if err != nil && !conn.IsClosed() {
 			// The transaction may be open still: roll it back, or drop
 			// the connection rather than return it to the pool in a
@@ -84,8 +86,9 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 	return created, nil
 }
 
-// writeBatch runs the two round trips of insertBatch on conn.
-func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, error) {
+// writeBatch runs the two round trips of insertBatch on conn, waiting
+// after the commit with flush (flushWALSQL).
+func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any, flush string) (map[string]bool, []audit.Event, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(createBelowSQL, args...)
@@ -144,9 +147,10 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, arg
 	b = &pgx.Batch{}
 	b.Queue(q, append(qargs, last.Seq, last.Hash)...)
 	b.Queue("COMMIT")
-	b.Queue(flushWALSQL)
+	b.Queue(flush)
 	res = conn.SendBatch(ctx, b)
-	for range 3 {
+	ran := 0
+	for ; ran < 3; ran++ {
 		if _, err = res.Exec(); err != nil {
 			break
 		}
@@ -154,8 +158,16 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, arg
 	if cerr := res.Close(); err == nil {
 		err = cerr
 	}
+	if err != nil && ran == 2 {
+		return nil, nil, fmt.Errorf("%w: %w", errUnconfirmed, err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	return created, events, nil
 }
+
+// errUnconfirmed is in the chain of the error of a batch that committed
+// but whose wait for the flush failed: its tokens are stored, perhaps not
+// durably, and must not be written again one by one.
+var errUnconfirmed = errors.New("store: the batch committed, its flush was not confirmed")

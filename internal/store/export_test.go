@@ -129,3 +129,7 @@ func AppendEventsInPlainTx(ctx context.Context, s *Store, events ...audit.Event)
 // AsyncCommitSQL and FlushWALSQL expose what a batch of creations sets to
 // commit asynchronously, and the statement it waits with after.
 const AsyncCommitSQL, FlushWALSQL = asyncCommit, flushWALSQL
+
+// SetFlushSQL replaces the statement the store's batches of creations wait
+// with after their commit.
+func SetFlushSQL(s *Store, q string) { s.flushSQL = q }

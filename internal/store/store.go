@@ -40,6 +40,8 @@ type Store struct {
 	closed  atomic.Bool
 	// foldBatch, when set, replaces countFoldBatch (tests).
 	foldBatch int
+	// flushSQL, when set, replaces flushWALSQL (tests).
+	flushSQL string
 	// auditSinks learn of the events of every transaction once it
 	// committed (audit.go).
 	auditSinks atomic.Pointer[[]func([]audit.Event)]
