@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/google/jsonapi"
@@ -146,19 +147,7 @@ func (s *Server) listWebhooks(c echo.Context) error {
 
 // getWebhook handles GET /webhooks/:webhookId, for admins.
 func (s *Server) getWebhook(c echo.Context) error {
-	ws, err := s.webhooks()
-	if err != nil {
-		return err
-	}
-	if err := noQuery(c); err != nil {
-		return err
-	}
-	w, err := ws.Get(ctx(c), principalOf(c), c.Param("webhookId"))
-	if err != nil {
-		return err
-	}
-	res := s.webhookResource(c, &w)
-	return writeResource(c, http.StatusOK, res, res.self)
+	return s.answerWebhook(c, (*service.Webhooks).Get)
 }
 
 // updateWebhook handles PATCH /webhooks/:webhookId, for admins.
@@ -194,6 +183,12 @@ func (s *Server) updateWebhook(c echo.Context) error {
 // deleteWebhook handles DELETE /webhooks/:webhookId, for admins: the
 // answer holds the webhook as it was.
 func (s *Server) deleteWebhook(c echo.Context) error {
+	return s.answerWebhook(c, (*service.Webhooks).Delete)
+}
+
+// answerWebhook handles a request about the webhook of the path that takes
+// no query and answers with the webhook act returns.
+func (s *Server) answerWebhook(c echo.Context, act func(*service.Webhooks, context.Context, *service.Principal, string) (webhook.Webhook, error)) error {
 	ws, err := s.webhooks()
 	if err != nil {
 		return err
@@ -201,7 +196,7 @@ func (s *Server) deleteWebhook(c echo.Context) error {
 	if err := noQuery(c); err != nil {
 		return err
 	}
-	w, err := ws.Delete(ctx(c), principalOf(c), c.Param("webhookId"))
+	w, err := act(ws, ctx(c), principalOf(c), c.Param("webhookId"))
 	if err != nil {
 		return err
 	}
