@@ -35,14 +35,20 @@ func getOK(b *testing.B, client *http.Client, url, token string) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	sendOK(b, client, req, http.StatusOK)
+}
+
+// sendOK sends the request and reads the answer, whose status must be
+// want.
+func sendOK(b *testing.B, client *http.Client, req *http.Request, want int) {
 	resp, err := client.Do(req)
 	if err != nil {
 		b.Fatal(err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b.Fatalf("GET %s: status %d", url, resp.StatusCode)
+	if resp.StatusCode != want {
+		b.Fatalf("%s %s: status %d, want %d", req.Method, req.URL.Path, resp.StatusCode, want)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"io"
 	"net/http"
 	"runtime"
 	"strings"
@@ -41,15 +40,7 @@ func BenchmarkCreateToken(b *testing.B) {
 				req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+tok)
 				req.Header.Set("Content-Type", "application/vnd.api+json")
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusCreated {
-					b.Fatalf("status %d", resp.StatusCode)
-				}
+				sendOK(b, client, req, http.StatusCreated)
 			})
 		})
 	}

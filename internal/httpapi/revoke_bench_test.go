@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -54,15 +53,7 @@ func BenchmarkRevokeToken(b *testing.B) {
 				id := ids[int(next.Add(1)-1)%len(ids)]
 				req, _ := http.NewRequest(http.MethodDelete, h.URL+tokenPath(user, id), nil)
 				req.Header.Set("Authorization", "Bearer "+h.AdminToken)
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					b.Fatalf("status %d", resp.StatusCode)
-				}
+				sendOK(b, client, req, http.StatusOK)
 			})
 		})
 	}
