@@ -257,19 +257,9 @@ func TestChangesReadTheIndexes(t *testing.T) {
 				}
 			}
 			defer tx.Exec("DEALLOCATE changed")
-			rows, err := tx.Raw("EXPLAIN EXECUTE changed" + c.args).Rows()
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					return err
-				}
-				plan = append(plan, line)
-			}
-			return rows.Err()
+			var err error
+			plan, err = planLines(tx, "EXPLAIN EXECUTE changed"+c.args)
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -278,4 +268,22 @@ func TestChangesReadTheIndexes(t *testing.T) {
 			t.Errorf("the generic plan of %q does not read %s:\n%s", c.sql, c.index, text)
 		}
 	}
+}
+
+// planLines runs an EXPLAIN on PostgreSQL and returns the plan's lines.
+func planLines(tx *gorm.DB, explain string, args ...any) ([]string, error) {
+	rows, err := tx.Raw(explain, args...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return nil, err
+		}
+		plan = append(plan, line)
+	}
+	return plan, rows.Err()
 }

@@ -337,19 +337,9 @@ func TestPurgeReadsTheIndex(t *testing.T) {
 				if err := tx.Exec("SET LOCAL enable_seqscan = off").Error; err != nil {
 					return err
 				}
-				rows, err := tx.Raw("EXPLAIN "+store.PurgeSQL(st), args...).Rows()
-				if err != nil {
-					return err
-				}
-				defer rows.Close()
-				for rows.Next() {
-					var line string
-					if err := rows.Scan(&line); err != nil {
-						return err
-					}
-					plan = append(plan, line)
-				}
-				return rows.Err()
+				var err error
+				plan, err = planLines(tx, "EXPLAIN "+store.PurgeSQL(st), args...)
+				return err
 			})
 			if err != nil {
 				t.Fatal(err)
