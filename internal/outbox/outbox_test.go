@@ -20,6 +20,7 @@ import (
 	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/keys"
+	"github.com/tokend/tokend/internal/outbox"
 	"github.com/tokend/tokend/internal/tokendtest"
 	"github.com/tokend/tokend/internal/webhook"
 )
@@ -256,5 +257,57 @@ func TestDeliveryRefusedAtConnectTime(t *testing.T) {
 	defer mu.Unlock()
 	if hits != 0 {
 		t.Errorf("the receiver on loopback got %d requests", hits)
+	}
+}
+
+// TestDeliveryTimesOut gives a receiver that never answers to a webhook:
+// the attempt ends at the delivery timeout (TOKEND_WEBHOOK_TIMEOUT), with
+// no status and the reason, rather than holding the worker.
+func TestDeliveryTimesOut(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	srv := tokendtest.Start(t, tokendtest.Options{Env: map[string]string{
+		"TOKEND_WEBHOOK_ALLOW_PRIVATE": "true", "TOKEND_WEBHOOK_POLL": "20ms",
+		"TOKEND_WEBHOOK_TIMEOUT": timeout.String(), "TOKEND_WEBHOOK_RETRY_FIRST": "10s"}})
+	release := make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer rcv.Close()
+	defer close(release)
+	sealer, err := keys.NewSealer(tokendtest.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	now := time.Now().Add(-time.Second)
+	w := webhook.Webhook{ID: uuid.Must(uuid.NewV7()).String(), URL: rcv.URL, Events: []string{"*"}, Enabled: true,
+		CreatedAt: now, UpdatedAt: now}
+	key, _ := webhook.NewSecret()
+	if err := srv.Store.Webhooks.Create(ctx, &w, sealer.SealSecret(webhook.SecretLabel(w.ID), key)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, _, err := srv.Store.Webhooks.Deliveries(ctx, w.ID, 10, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) > 0 && len(ds[0].Attempts) > 0 {
+			a := ds[0].Attempts[0]
+			if a.StatusCode != 0 || a.Error == "" || a.Duration < timeout || a.Duration > outbox.DefaultTimeout/2 {
+				t.Errorf("attempt = %+v, want no status, a reason, and a duration of about %s", a, timeout)
+			}
+			if ds[0].Status != webhook.Pending {
+				t.Errorf("the delivery is %s, want pending (to be retried)", ds[0].Status)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no attempt recorded")
+		}
+		<-time.After(20 * time.Millisecond)
 	}
 }
