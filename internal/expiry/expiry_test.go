@@ -3,6 +3,7 @@ package expiry_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,18 @@ func TestDisableUnused(t *testing.T) {
 		srv.Store.SQL().QueryRow(q, unused).Scan(&count)
 		if count != 1 {
 			t.Errorf("apiToken.disabled events = %d, want 1", count)
+		}
+		// One event of the revocation, not two: no apiToken.revoked beside it.
+		all := strings.Replace(q, "action = 'apiToken.disabled' AND ", "action <> 'apiToken.created' AND ", 1)
+		srv.Store.SQL().QueryRow(all, unused).Scan(&count)
+		if count != 1 {
+			t.Errorf("the unused token has %d events besides its creation, want 1 (apiToken.disabled)", count)
+		}
+		var reason string
+		reasonQ := strings.Replace(q, "COUNT(*)", "changes", 1)
+		srv.Store.SQL().QueryRow(reasonQ, unused).Scan(&reason)
+		if !strings.Contains(reason, `"reason":{"old":null,"new":"unused for 90 days"}`) {
+			t.Errorf("the event's changes are %s, want the reason", reason)
 		}
 		// Again: nothing more.
 		n.Check(context.Background())

@@ -121,12 +121,33 @@ func encodeJSON(v any) json.RawMessage {
 
 // tokenChanged is the event of a change of a token from before to after,
 // with ok false if no audited attribute changed.
-func tokenChanged(a audit.Actor, before, after *tokenRow) (e audit.Event, ok bool) {
+func tokenChanged(ctx context.Context, before, after *tokenRow) (e audit.Event, ok bool) {
 	c := diff(tokenAttrs(before), tokenAttrs(after))
 	if len(c) == 0 {
 		return e, false
 	}
-	return tokenEvent(a, tokenAction(before, after), after, c, after.UpdatedAt), true
+	action := tokenAction(before, after)
+	if why, ok := ctx.Value(causeKey{}).(cause); ok {
+		action = why.action
+		c.Set("reason", nil, why.reason)
+	}
+	return tokenEvent(audit.ActorFrom(ctx), action, after, c, after.UpdatedAt), true
+}
+
+// cause names why the changes of a transaction were made, when it is not
+// what the change itself says (a token revoked by a policy is
+// apiToken.disabled, with the policy as reason).
+type cause struct {
+	action audit.Action
+	reason string
+}
+
+type causeKey struct{}
+
+// withCause returns a context whose transaction's token changes record
+// the action and the reason instead of the action their change implies.
+func withCause(ctx context.Context, action audit.Action, reason string) context.Context {
+	return context.WithValue(ctx, causeKey{}, cause{action, reason})
 }
 
 func tokenEvent(a audit.Actor, action audit.Action, r *tokenRow, c audit.Changes, at time.Time) audit.Event {

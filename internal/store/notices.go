@@ -82,33 +82,22 @@ func (s *Store) DisableUnused(ctx context.Context, now time.Time, unused time.Du
 	if err != nil || len(ids) == 0 {
 		return 0, s.wrap(ctx, err, "")
 	}
-	reason := "unused for " + apitoken.FormatDuration(unused)
-	err = s.InTx(ctx, func(ctx context.Context) error {
-		var events []audit.Event
-		_, err := s.Tokens.UpdateEach(ctx, ids, func(t *apitoken.Token) error {
-			last := t.CreatedAt
-			if t.LastUsedAt != nil {
-				last = *t.LastUsedAt
-			}
-			// Checked again under the row's lock: a use or a revocation
-			// since the read above keeps the token as it is.
-			if t.RevokedAt != nil || !t.Expiration.After(now) || !last.Before(cutoff) {
-				return nil
-			}
-			at := now
-			t.RevokedAt, t.UpdatedAt = &at, now
-			ev := audit.Event{Action: audit.TokenDisabled, TargetType: audit.TargetToken, TargetID: t.ID,
-				UserID: t.UserID, Changes: audit.Changes{}}
-			ev.Changes.Set("status", "active", "revoked")
-			ev.Changes.Set("revokedAt", nil, apitoken.FormatTime(at))
-			ev.Changes.Set("reason", nil, reason)
-			events = append(events, ev)
-			return nil
-		})
-		if err != nil {
-			return err
+	// The revocations record apiToken.disabled with the reason, not
+	// apiToken.revoked (withCause).
+	ctx = withCause(ctx, audit.TokenDisabled, "unused for "+apitoken.FormatDuration(unused))
+	_, err = s.Tokens.UpdateEach(ctx, ids, func(t *apitoken.Token) error {
+		last := t.CreatedAt
+		if t.LastUsedAt != nil {
+			last = *t.LastUsedAt
 		}
-		return s.appendEvents(s.conn(ctx), events...)
+		// Checked again under the row's lock: a use or a revocation
+		// since the read above keeps the token as it is.
+		if t.RevokedAt != nil || !t.Expiration.After(now) || !last.Before(cutoff) {
+			return nil
+		}
+		at := now
+		t.RevokedAt, t.UpdatedAt = &at, now
+		return nil
 	})
 	return len(ids), err
 }

@@ -448,7 +448,7 @@ func (ts *Tokens) apply(tx *gorm.DB, olds []tokenRow, fn func(*apitoken.Token) e
 		if err := tx.Save(&row).Error; err != nil {
 			return nil, err
 		}
-		if e, ok := tokenChanged(audit.ActorFrom(tx.Statement.Context), &old, &row); ok {
+		if e, ok := tokenChanged(tx.Statement.Context, &old, &row); ok {
 			if err := ts.s.appendEvents(tx, e); err != nil {
 				return nil, err
 			}
