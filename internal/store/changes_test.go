@@ -146,6 +146,12 @@ func TestChangeNumbersFollowCommitOrder(t *testing.T) {
 		if problem != "" {
 			t.Fatal(problem)
 		}
+		// However far the reader got while the writers ran, once all are
+		// done it sees every change.
+		ch, err := f.st.ChangesSince(context.Background(), start, 1000)
+		if err != nil || ch.Seq != start+int64(len(toks)) || len(ch.Tokens) != len(toks) {
+			t.Fatalf("after the writers: seq %d and %d changed tokens (%v), want %d and %d", ch.Seq, len(ch.Tokens), err, start+int64(len(toks)), len(toks))
+		}
 	})
 }
 
