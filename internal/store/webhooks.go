@@ -54,7 +54,8 @@ func (ws *Webhooks) Create(ctx context.Context, w *webhook.Webhook, sealedSecret
 }
 
 // webhookChanges returns the attributes that differ between old (nil for
-// none) and new (nil for none); never the secret.
+// none) and new (nil for none); never the secret, and the URL redacted
+// (webhook.RedactURL).
 func webhookChanges(old, new *webhook.Webhook) audit.Changes {
 	ch := audit.Changes{}
 	var o, n webhook.Webhook
@@ -70,7 +71,7 @@ func webhookChanges(old, new *webhook.Webhook) audit.Changes {
 		}
 		return v
 	}
-	ch.Compare("url", val(old != nil, o.URL), val(new != nil, n.URL))
+	ch.Compare("url", val(old != nil, webhook.RedactURL(o.URL)), val(new != nil, webhook.RedactURL(n.URL)))
 	ch.Compare("events", val(old != nil, o.Events), val(new != nil, n.Events))
 	ch.Compare("description", val(old != nil, o.Description), val(new != nil, n.Description))
 	ch.Compare("enabled", val(old != nil, o.Enabled), val(new != nil, n.Enabled))

@@ -9,7 +9,9 @@ package webhook
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"slices"
@@ -214,3 +216,19 @@ func NewSecret() (key []byte, shown string) {
 // SecretLabel is the label a webhook's secret is sealed under
 // (keys.Sealer.SealSecret), binding the sealed secret to its webhook.
 func SecretLabel(webhookID string) string { return "webhook " + webhookID }
+
+// RedactURL returns the endpoint as the audit log records it: its scheme
+// and host, and for the rest (the path and query, where many services put
+// the endpoint's own secret) "/…" and a fingerprint, so that a change of
+// it is seen and the secret is not.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable)"
+	}
+	if (u.Path == "" || u.Path == "/") && u.RawQuery == "" {
+		return u.Scheme + "://" + u.Host + "/"
+	}
+	sum := sha256.Sum256([]byte(raw))
+	return u.Scheme + "://" + u.Host + "/… (sha256:" + hex.EncodeToString(sum[:6]) + ")"
+}

@@ -147,3 +147,17 @@ func TestValidation(t *testing.T) {
 		t.Error("Matches")
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	secret := "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
+	got := webhook.RedactURL(secret)
+	if strings.Contains(got, "XXXXsecretXXXX") || !strings.HasPrefix(got, "https://hooks.slack.com/… (sha256:") {
+		t.Errorf("RedactURL(%q) = %q, want the host and a fingerprint only", secret, got)
+	}
+	if other := webhook.RedactURL(secret + "2"); other == got {
+		t.Errorf("two paths redact alike: %q", got)
+	}
+	if got := webhook.RedactURL("https://example.com/"); got != "https://example.com/" {
+		t.Errorf("a URL without path = %q", got)
+	}
+}
