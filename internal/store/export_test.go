@@ -62,14 +62,9 @@ func OnPurgeBatch(s *Store, fn func(n int64)) { s.Tokens.afterPurgeBatch = fn }
 // checking its plan.
 func PurgeSQL(s *Store) string { return s.Tokens.purgeSQL() }
 
-// SetRevokeAllBatch sets how many tokens one transaction of RevokeAll
-// revokes on every database, for tests of several batches that stay
-// small, and returns a function that restores the sizes.
-func SetRevokeAllBatch(n int) (restore func()) {
-	old := revokeAllBatch
-	revokeAllBatch = map[string]int{SQLite: n, Postgres: n}
-	return func() { revokeAllBatch = old }
-}
+// SetRevokeAllBatch sets how many tokens one transaction of the store's
+// RevokeAll revokes.
+func SetRevokeAllBatch(s *Store, n int) { s.revokeAllBatch = n }
 
 // DSN returns the connection string the store opened.
 func DSN(s *Store) string { return s.dsn }

@@ -99,9 +99,9 @@ func TestTokensRecordUsesKeepsTheLatestUseFromEachOfTheLastFiveAddresses(t *test
 }
 
 func TestTokensRevokeAllRevokesTheUsersLiveTokensInBatches(t *testing.T) {
-	t.Cleanup(store.SetRevokeAllBatch(3))
 	eachDialect(t, func(t *testing.T, dialect string) {
 		f := newFixture(t, dialect)
+		store.SetRevokeAllBatch(f.st, 3)
 		ctx := context.Background()
 		now := ms(base.Add(time.Hour))
 		var want []string

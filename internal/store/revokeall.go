@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -141,7 +142,7 @@ func (ts *Tokens) revokeBatchSQL(userID string, from apitoken.ListPosition, at t
 	}
 	batch := "SELECT id FROM " + table + " WHERE user_id = ? AND (created_at, id) > (?, ?) AND revoked_at IS NULL AND expiration > ?" +
 		" ORDER BY created_at, id LIMIT ?"
-	args := []any{at, at, seq, userID, dbTime(from.CreatedAt), from.ID, at, revokeAllBatch[ts.s.dialect]}
+	args := []any{at, at, seq, userID, dbTime(from.CreatedAt), from.ID, at, cmp.Or(ts.s.revokeAllBatch, revokeAllBatch[ts.s.dialect])}
 	in := "id IN (" + batch + ")"
 	if ts.s.dialect == Postgres {
 		// = ANY(ARRAY(…)) rather than IN (…): with IN, PostgreSQL joins

@@ -42,6 +42,9 @@ type Store struct {
 	foldBatch int
 	// flushSQL, when set, replaces flushWALSQL (tests).
 	flushSQL string
+	// revokeAllBatch, when set, replaces the dialect's revokeAllBatch
+	// (tests).
+	revokeAllBatch int
 	// auditSinks learn of the events of every transaction once it
 	// committed (audit.go).
 	auditSinks atomic.Pointer[[]func([]audit.Event)]
