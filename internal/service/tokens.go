@@ -110,10 +110,10 @@ func (s *Service) prepare(user apitoken.User, req apitoken.TokenRequest) (apitok
 // quotaSlack is how far below TOKEND_MAX_TOKENS_PER_USER a user's live
 // tokens must be for a creation to be counted without locking the user.
 // Creations counted unlocked cannot see those in flight beside them (on
-// PostgreSQL, those of other batches than their own: the store writes at
-// most two batches of 16 at once), so the cap holds exactly unless more
-// than quotaSlack creations for one user are in flight at once, beyond
-// what one replica allows.
+// one replica, few: the store writes one batch at a time and counts a
+// batch's creations one after the other), so the cap holds exactly unless
+// more than quotaSlack creations for one user are in flight at once,
+// across replicas.
 const quotaSlack = 32
 
 func (s *Service) issue(ctx context.Context, user apitoken.User, spec apitoken.TokenSpec) (apitoken.Token, string, error) {

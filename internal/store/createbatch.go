@@ -14,32 +14,41 @@ import (
 // Creations far from their user's cap are gathered on PostgreSQL: the
 // CreateBelow calls that arrive while a batch is being written wait, and
 // go together into the next one, a single statement and so a single
-// transaction and a single commit (one WAL flush) for all of them. This
-// is group commit: under load a creation costs a share of a round trip
-// and of a flush instead of a whole one, and a lone creation is written
-// at once, as before.
-const (
-	// createBatchMax is the most creations one statement writes.
-	createBatchMax = 16
-	// createBatchesAtOnce is how many batches are written at once. A
-	// creation counted in one batch does not see those of the others, so
-	// (createBatchesAtOnce-1)*createBatchMax bounds the creations in
-	// flight on one replica that a count misses (see service's
-	// quotaSlack).
-	createBatchesAtOnce = 2
-)
+// transaction and a single commit for all of them. This is group commit:
+// under load a creation costs a share of a round trip and of a flush
+// instead of a whole one, and a lone creation is written at once, as
+// before.
+//
+// One writer writes the batches, one after the other, and hands each, once
+// committed, to one flusher, which waits for the WAL flush of every batch
+// committed since its last wait at once (createpipeline.go): the writer
+// goes on to the next batch during the flush, and batches do not queue
+// behind each other's lock of the audit chain's head. A creation counted
+// in a batch sees those of every batch before it.
+const createBatchMax = 16
 
 // createBatcher gathers CreateBelow calls into batches.
 type createBatcher struct {
 	mu      sync.Mutex
 	queue   []*pendingCreate
-	writers int // batches being written, at most createBatchesAtOnce
-	// gate, when set, holds the writers before they take a batch;
-	// onQueued learns of every creation queued and onBatch of every batch
-	// taken, with its size: hooks for the tests (export_test.go).
+	writing bool // the writer runs
+	// committed are the batches committed and not yet flushed, in commit
+	// order; flushing, whether the flusher runs.
+	committed []committedBatch
+	flushing  bool
+	// gate, when set, holds the writer before it takes a batch; onQueued
+	// learns of every creation queued and onBatch of every batch taken,
+	// with its size: hooks for the tests (export_test.go).
 	gate     chan struct{}
 	onQueued func()
 	onBatch  func(n int)
+}
+
+// committedBatch is a batch committed, whose callers wait for its flush.
+type committedBatch struct {
+	batch   []*pendingCreate
+	created map[string]bool
+	events  []audit.Event
 }
 
 // pendingCreate is a creation waiting for its batch.
@@ -73,10 +82,8 @@ func (ts *Tokens) createBelowBatched(ctx context.Context, row tokenRow, now time
 	p := &pendingCreate{row: row, actor: audit.ActorFrom(ctx), below: below, now: now, done: make(chan createResult, 1)}
 	b.mu.Lock()
 	b.queue = append(b.queue, p)
-	start := b.writers < createBatchesAtOnce
-	if start {
-		b.writers++
-	}
+	start := !b.writing
+	b.writing = true
 	onQueued := b.onQueued
 	b.mu.Unlock()
 	if start {
@@ -114,8 +121,8 @@ func (b *createBatcher) withdraw(p *pendingCreate) bool {
 	return false
 }
 
-// take removes the next batch from the queue; with none left, the
-// writer calling it stops.
+// take removes the next batch from the queue; with none left, the writer
+// stops.
 func (b *createBatcher) take() []*pendingCreate {
 	if b.gate != nil {
 		<-b.gate
@@ -124,7 +131,7 @@ func (b *createBatcher) take() []*pendingCreate {
 	defer b.mu.Unlock()
 	n := min(len(b.queue), createBatchMax)
 	if n == 0 {
-		b.writers--
+		b.writing = false
 		return nil
 	}
 	batch := make([]*pendingCreate, n)
@@ -133,7 +140,8 @@ func (b *createBatcher) take() []*pendingCreate {
 	return batch
 }
 
-// writeBatches writes batches until the queue is empty.
+// writeBatches writes batches until the queue is empty, and hands those
+// that stored tokens to the flusher.
 func (ts *Tokens) writeBatches() {
 	for {
 		batch := ts.batch.take()
@@ -143,18 +151,64 @@ func (ts *Tokens) writeBatches() {
 		if f := ts.batch.onBatch; f != nil {
 			f(len(batch))
 		}
-		created, err := ts.insertBatch(batch)
+		created, events, err := ts.insertBatch(batch)
+		if err == nil && len(events) > 0 {
+			ts.flushLater(committedBatch{batch: batch, created: created, events: events})
+			continue
+		}
 		for _, p := range batch {
 			switch {
 			case err == nil:
 				p.done <- createResult{created: created[p.row.ID]}
-			case len(batch) > 1 && !errors.Is(err, ErrOutage) && !errors.Is(err, errUnconfirmed):
+			case len(batch) > 1 && !errors.Is(err, ErrOutage):
 				// One creation may have failed them all: each is written
-				// again by itself, so that it fails alone (not if the
-				// batch committed: its tokens would be stored twice).
+				// again by itself, so that it fails alone.
 				p.done <- createResult{alone: true}
 			default:
 				p.done <- createResult{err: err}
+			}
+		}
+	}
+}
+
+// flushLater queues the committed batch for the flusher, and starts it if
+// it is not running.
+func (ts *Tokens) flushLater(c committedBatch) {
+	b := &ts.batch
+	b.mu.Lock()
+	b.committed = append(b.committed, c)
+	start := !b.flushing
+	b.flushing = true
+	b.mu.Unlock()
+	if start {
+		go ts.flushBatches()
+	}
+}
+
+// flushBatches waits for the flush of the committed batches, all those
+// queued at once, until none are left, and answers their callers: a
+// creation is answered only once durable. The events of the batches are
+// published in commit order. A batch whose flush is not confirmed is
+// committed, and is not written again: its callers get the error.
+func (ts *Tokens) flushBatches() {
+	b := &ts.batch
+	for {
+		b.mu.Lock()
+		done := b.committed
+		b.committed = nil
+		if len(done) == 0 {
+			b.flushing = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		err := ts.flushWAL()
+		for _, c := range done {
+			if err == nil {
+				ts.s.published(c.events)
+			}
+			for _, p := range c.batch {
+				p.done <- createResult{created: err == nil && c.created[p.row.ID], err: err}
 			}
 		}
 	}

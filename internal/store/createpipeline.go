@@ -20,8 +20,11 @@ import (
 //  1. BEGIN; createBelowSQL: the tokens and their counts; and
 //     lockHeadSQL: the lock of the audit chain's head, which it returns;
 //  2. the events, numbered and hashed in Go after the head, in one INSERT
-//     that moves the head too; COMMIT, asynchronous (asyncCommit); and
-//     the wait for the flush (flushWALSQL).
+//     that moves the head too; and COMMIT, asynchronous (asyncCommit).
+//
+// The flusher then waits for the flush (flushWALSQL) on a connection of
+// its own, once for every batch committed since its last wait, while the
+// writer writes the next batch.
 //
 // Through database/sql the same transaction took five round trips (BEGIN,
 // the batch, the head, the events, COMMIT), each a write and a read of
@@ -39,11 +42,12 @@ var lockHeadSQL = "SELECT head_seq, head_hash, " + asyncCommit + " FROM audit_ch
 
 // insertBatch writes a batch of creations and their events (see above),
 // within a deadline of its own, and returns the ids of the tokens it
-// stored. The events are published once committed.
-func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
+// stored and their events. The commit is asynchronous: the batch is
+// durable once flushWAL returns after it.
+func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, []audit.Event, error) {
 	ctx, done, err := ts.s.begin(context.Background())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer done()
 	cols := createBelowColumns{}
@@ -52,7 +56,7 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 	}
 	c, err := ts.s.SQL().Conn(ctx)
 	if err != nil {
-		return nil, ts.s.wrap(ctx, err, "")
+		return nil, nil, ts.s.wrap(ctx, err, "")
 	}
 	defer c.Close()
 	var created map[string]bool
@@ -64,7 +68,7 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 		}
 		conn := sc.Conn()
 		var err error
-		created, events, err = writeBatch(ctx, conn, batch, cols.args(), cmp.Or(ts.s.flushSQL, flushWALSQL))
+		created, events, err = writeBatch(ctx, conn, batch, cols.args())
 		if err != nil && !conn.IsClosed() {
 			// The transaction may be open still: roll it back, or drop
 			// the connection rather than return it to the pool in a
@@ -78,17 +82,28 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 		return err
 	})
 	if err != nil {
-		return nil, ts.s.wrap(ctx, err, "")
+		return nil, nil, ts.s.wrap(ctx, err, "")
 	}
-	if len(events) > 0 {
-		ts.s.published(events)
-	}
-	return created, nil
+	return created, events, nil
 }
 
-// writeBatch runs the two round trips of insertBatch on conn, waiting
-// after the commit with flush (flushWALSQL).
-func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any, flush string) (map[string]bool, []audit.Event, error) {
+// flushWAL waits until the WAL is flushed past every commit before it
+// (flushWALSQL), within a deadline of its own. Its error has
+// errUnconfirmed in its chain.
+func (ts *Tokens) flushWAL() error {
+	ctx, done, err := ts.s.begin(context.Background())
+	if err == nil {
+		defer done()
+		_, err = ts.s.SQL().ExecContext(ctx, cmp.Or(ts.s.flushSQL, flushWALSQL))
+	}
+	if err != nil {
+		return ts.s.wrap(ctx, fmt.Errorf("%w: %w", errUnconfirmed, err), "")
+	}
+	return nil
+}
+
+// writeBatch runs the two round trips of insertBatch on conn.
+func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(createBelowSQL, args...)
@@ -143,25 +158,11 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, arg
 	n := len(qargs)
 	q = "WITH e AS (" + q + ") UPDATE audit_chain SET head_seq = $" + itoa(n+1) + ", head_hash = $" + itoa(n+2) + " WHERE id = 1"
 	// The commit is asynchronous (asyncCommit), and releases the head at
-	// once; the flush is waited for after it, in the same round trip.
+	// once; the flusher waits for the flush.
 	b = &pgx.Batch{}
 	b.Queue(q, append(qargs, last.Seq, last.Hash)...)
 	b.Queue("COMMIT")
-	b.Queue(flush)
-	res = conn.SendBatch(ctx, b)
-	ran := 0
-	for ; ran < 3; ran++ {
-		if _, err = res.Exec(); err != nil {
-			break
-		}
-	}
-	if cerr := res.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && ran == 2 {
-		return nil, nil, fmt.Errorf("%w: %w", errUnconfirmed, err)
-	}
-	if err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, nil, err
 	}
 	return created, events, nil
@@ -169,5 +170,5 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, arg
 
 // errUnconfirmed is in the chain of the error of a batch that committed
 // but whose wait for the flush failed: its tokens are stored, perhaps not
-// durably, and must not be written again one by one.
+// durably, and are not written again one by one.
 var errUnconfirmed = errors.New("store: the batch committed, its flush was not confirmed")
