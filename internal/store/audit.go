@@ -159,36 +159,6 @@ func (s *Store) headQuery() string {
 	return q + " FOR UPDATE"
 }
 
-// asyncCommit makes the commit of a batch of creations on PostgreSQL
-// (createpipeline.go) return before its WAL is flushed, and so release
-// the chain's head at once: with a synchronous commit every batch would
-// hold the head, and make every other transaction that appends events
-// wait, through its own flush (measured with pgbench, 8 clients: 380
-// transactions a second, against 1,400 with this). It costs no
-// durability: the batch's callers are not answered before flushWALSQL,
-// run after the commit, has waited for the flush, locally and on
-// synchronous standbys. What a crash in between may lose is creations
-// whose callers got no answer.
-//
-// Only batches of creations commit so: they take no change number, and
-// nobody can act on a token before its creator is answered. A change of
-// state (a revocation, an update) commits synchronously, so that no
-// replica or verifier ever sees a change number that a failover could
-// lose and give again to another change. A creation's event may be read
-// in the moment before the flush (by a list, or by the webhooks'
-// fan-out, whose own synchronous commit then waits for it too).
-const asyncCommit = "set_config('synchronous_commit', 'off', true)"
-
-// flushWALSQL is a transaction that waits until the WAL is flushed up to
-// its commit, and so up to every commit before it, on disk and on the
-// synchronous standbys: PostgreSQL waits for the flush only at the commit
-// of a transaction that wrote WAL and has a transaction id, and a
-// transactional logical message gives it both, and nothing else (no
-// table, no lock). Merely taking an id, as txid_current() does, is not
-// enough: such a commit is not waited for, and the failover test lost
-// acknowledged creations with it.
-const flushWALSQL = "SELECT pg_logical_emit_message(true, 'tokend', 'flush')"
-
 // sealEvents numbers and hashes copies of the events after the head
 // (headSeq, headHash), in order, filling in their ids and times where
 // empty, and returns them with their rows.

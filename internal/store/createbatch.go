@@ -19,12 +19,10 @@ import (
 // instead of a whole one, and a lone creation is written at once, as
 // before.
 //
-// One writer writes the batches, one after the other, and hands each, once
-// committed, to one flusher, which waits for the WAL flush of every batch
-// committed since its last wait at once (createpipeline.go): the writer
-// goes on to the next batch during the flush, and batches do not queue
-// behind each other's lock of the audit chain's head. A creation counted
-// in a batch sees those of every batch before it.
+// One writer writes the batches, one after the other: a creation counted
+// in a batch sees those of every batch before it, and the writer knows the
+// head of the audit chain as its last batch left it, which makes a batch
+// one round trip (createpipeline.go).
 const createBatchMax = 16
 
 // createBatcher gathers CreateBelow calls into batches.
@@ -32,23 +30,20 @@ type createBatcher struct {
 	mu      sync.Mutex
 	queue   []*pendingCreate
 	writing bool // the writer runs
-	// committed are the batches committed and not yet flushed, in commit
-	// order; flushing, whether the flusher runs.
-	committed []committedBatch
-	flushing  bool
+	// head is the audit chain's head as the writer's last batch left it,
+	// if known, and contended whether another transaction moved it
+	// since: only the writer reads and writes them, and b.mu hands them
+	// from one writer to the next.
+	head      *chainHead
+	contended bool
 	// gate, when set, holds the writer before it takes a batch; onQueued
-	// learns of every creation queued and onBatch of every batch taken,
-	// with its size: hooks for the tests (export_test.go).
+	// learns of every creation queued, onBatch of every batch taken, with
+	// its size, and onWrite of how every batch was written: hooks for
+	// the tests (export_test.go).
 	gate     chan struct{}
 	onQueued func()
 	onBatch  func(n int)
-}
-
-// committedBatch is a batch committed, whose callers wait for its flush.
-type committedBatch struct {
-	batch   []*pendingCreate
-	created map[string]bool
-	events  []audit.Event
+	onWrite  func(oneTrip bool)
 }
 
 // pendingCreate is a creation waiting for its batch.
@@ -140,8 +135,7 @@ func (b *createBatcher) take() []*pendingCreate {
 	return batch
 }
 
-// writeBatches writes batches until the queue is empty, and hands those
-// that stored tokens to the flusher.
+// writeBatches writes batches until the queue is empty.
 func (ts *Tokens) writeBatches() {
 	for {
 		batch := ts.batch.take()
@@ -151,11 +145,7 @@ func (ts *Tokens) writeBatches() {
 		if f := ts.batch.onBatch; f != nil {
 			f(len(batch))
 		}
-		created, events, err := ts.insertBatch(batch)
-		if err == nil && len(events) > 0 {
-			ts.flushLater(committedBatch{batch: batch, created: created, events: events})
-			continue
-		}
+		created, err := ts.insertBatch(batch)
 		for _, p := range batch {
 			switch {
 			case err == nil:
@@ -166,49 +156,6 @@ func (ts *Tokens) writeBatches() {
 				p.done <- createResult{alone: true}
 			default:
 				p.done <- createResult{err: err}
-			}
-		}
-	}
-}
-
-// flushLater queues the committed batch for the flusher, and starts it if
-// it is not running.
-func (ts *Tokens) flushLater(c committedBatch) {
-	b := &ts.batch
-	b.mu.Lock()
-	b.committed = append(b.committed, c)
-	start := !b.flushing
-	b.flushing = true
-	b.mu.Unlock()
-	if start {
-		go ts.flushBatches()
-	}
-}
-
-// flushBatches waits for the flush of the committed batches, all those
-// queued at once, until none are left, and answers their callers: a
-// creation is answered only once durable. The events of the batches are
-// published in commit order. A batch whose flush is not confirmed is
-// committed, and is not written again: its callers get the error.
-func (ts *Tokens) flushBatches() {
-	b := &ts.batch
-	for {
-		b.mu.Lock()
-		done := b.committed
-		b.committed = nil
-		if len(done) == 0 {
-			b.flushing = false
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-		err := ts.flushWAL()
-		for _, c := range done {
-			if err == nil {
-				ts.s.published(c.events)
-			}
-			for _, p := range c.batch {
-				p.done <- createResult{created: err == nil && c.created[p.row.ID], err: err}
 			}
 		}
 	}

@@ -3,12 +3,12 @@ package store_test
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/dbtest"
 	"github.com/tokend/tokend/internal/store"
 )
@@ -185,34 +185,121 @@ func TestACreationLeftWhileQueuedIsNotStored(t *testing.T) {
 	})
 }
 
-// TestABatchWhoseFlushFailsIsNotWrittenAgain makes the wait after a
-// batch's commit fail, on PostgreSQL: each creation of the batch gets the
-// error, and each token is stored once, none written again by itself
-// (which would fail as a token that exists already).
-func TestABatchWhoseFlushFailsIsNotWrittenAgain(t *testing.T) {
+// TestABatchIsOneRoundTripUnlessTheHeadMoved writes batches of creations
+// on PostgreSQL around events appended by another transaction: the first
+// batch, which does not know the audit chain's head, and the one after the
+// other append take two round trips; so does the next, until one finds
+// the head where the writer left it; then batches take one again. Every
+// token is stored with its event, and the chain verifies.
+func TestABatchIsOneRoundTripUnlessTheHeadMoved(t *testing.T) {
 	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
 		t.Skip("batches of creations are PostgreSQL's; set " + dbtest.EnvURL)
 	}
 	f := newFixture(t, store.Postgres)
-	store.SetFlushSQL(f.st, "SELECT 1 / 0")
+	before := chainLength(t, f.st)
+	var trips []bool
+	store.OnCreateBatchWritten(f.st, func(oneTrip bool) { trips = append(trips, oneTrip) })
 	now := ms(base.Add(time.Hour))
-	toks := make([]apitoken.Token, 5)
+	var all []apitoken.Token
+	batch := func() {
+		t.Helper()
+		toks := make([]apitoken.Token, 3)
+		for i := range toks {
+			toks[i] = f.token(now)
+			toks[i].ClaimExpiration = toks[i].Expiration
+		}
+		created, errs, _ := queueCreations(t, f.st, backgrounds(len(toks)), toks, now, 1000)
+		for i := range toks {
+			if errs[i] != nil || !created[i] {
+				t.Fatalf("creation %d: %v, %v", i, created[i], errs[i])
+			}
+		}
+		all = append(all, toks...)
+	}
+	batch()
+	batch()
+	if err := f.st.AppendEvents(context.Background(), audit.Event{Action: audit.UserUpdated, TargetType: "user", TargetID: f.user.ID}); err != nil {
+		t.Fatal(err)
+	}
+	batch()
+	batch()
+	batch()
+	if want := []bool{false, true, false, false, true}; !slices.Equal(trips, want) {
+		t.Errorf("batches written in one round trip: %v, want %v", trips, want)
+	}
+	checkTokenEvents(t, f.st, all, before+int64(len(all))+1)
+}
+
+// TestABatchThatDoesNotFitIsWrittenInTwoRoundTrips has the writer know the
+// head, then queues a batch of which only some creations fit under the
+// bound (three of six): the one round trip fails and changes nothing, and
+// the two store the creations that fit, each with its event, and no
+// others.
+func TestABatchThatDoesNotFitIsWrittenInTwoRoundTrips(t *testing.T) {
+	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
+		t.Skip("batches of creations are PostgreSQL's; set " + dbtest.EnvURL)
+	}
+	f := newFixture(t, store.Postgres)
+	before := chainLength(t, f.st)
+	var trips []bool
+	store.OnCreateBatchWritten(f.st, func(oneTrip bool) { trips = append(trips, oneTrip) })
+	now := ms(base.Add(time.Hour))
+	first := f.token(now)
+	first.ClaimExpiration = first.Expiration
+	if _, errs, _ := queueCreations(t, f.st, backgrounds(1), []apitoken.Token{first}, now, 1000); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	toks := make([]apitoken.Token, 6)
 	for i := range toks {
 		toks[i] = f.token(now)
 		toks[i].ClaimExpiration = toks[i].Expiration
 	}
-	created, errs, batches := queueCreations(t, f.st, backgrounds(len(toks)), toks, now, 1000)
-	if !slices.Equal(batches, []int{len(toks)}) {
-		t.Fatalf("batches of %v, want one of %d", batches, len(toks))
-	}
+	created, errs, _ := queueCreations(t, f.st, backgrounds(len(toks)), toks, now, 4)
+	stored := []apitoken.Token{first}
 	for i := range toks {
-		// The flush's error (division by zero), not one of writing the
-		// token again (a duplicate key).
-		if errs[i] == nil || created[i] || !strings.Contains(errs[i].Error(), "22012") {
-			t.Errorf("creation %d: %v, %v; want the flush's error", i, created[i], errs[i])
+		if errs[i] != nil {
+			t.Errorf("creation %d: %v", i, errs[i])
 		}
-		if got, err := f.st.Tokens.Get(context.Background(), f.user.ID, toks[i].ID); err != nil || got.Description != toks[i].Description {
-			t.Errorf("creation %d reads back as %+v, %v; want it stored by the batch", i, got, err)
+		if created[i] {
+			stored = append(stored, toks[i])
+		} else if _, err := f.st.Tokens.Get(context.Background(), f.user.ID, toks[i].ID); apitoken.ErrorCode(err) != apitoken.NotFound {
+			t.Errorf("creation %d, not created, reads back: %v", i, err)
+		}
+	}
+	if len(stored) != 4 {
+		t.Errorf("%d tokens stored below a bound of 4", len(stored))
+	}
+	if want := []bool{false, false}; !slices.Equal(trips, want) {
+		t.Errorf("batches written in one round trip: %v, want %v", trips, want)
+	}
+	checkTokenEvents(t, f.st, stored, before+int64(len(stored)))
+	checkTotals(t, f.st, f.user.ID, []time.Time{now})
+}
+
+// chainLength returns how many events the audit chain holds, once it
+// verified.
+func chainLength(t *testing.T, st *store.Store) int64 {
+	t.Helper()
+	rep, err := st.VerifyChain(context.Background())
+	if err != nil {
+		t.Fatalf("VerifyChain: %v", err)
+	}
+	return rep.Events
+}
+
+// checkTokenEvents checks that the audit chain verifies and holds events
+// events, and a creation event of each token.
+func checkTokenEvents(t *testing.T, st *store.Store, toks []apitoken.Token, events int64) {
+	t.Helper()
+	ctx := context.Background()
+	rep, err := st.VerifyChain(ctx)
+	if err != nil || rep.Events != events {
+		t.Fatalf("VerifyChain = %+v, %v; want %d events", rep, err, events)
+	}
+	for _, tok := range toks {
+		page, err := st.ListEvents(ctx, audit.Filter{TargetID: tok.ID, Actions: []audit.Action{audit.TokenCreated}, Limit: 10})
+		if err != nil || len(page.Events) != 1 {
+			t.Errorf("token %s: events %+v, %v; want its creation", tok.ID, page.Events, err)
 		}
 	}
 }

@@ -1,53 +1,84 @@
 package store
 
 import (
-	"cmp"
+	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tokend/tokend/internal/audit"
 )
 
 // A batch of creations on PostgreSQL is written with its audit events in
-// one transaction of two round trips, pipelined on a connection of the
-// pool taken over for it (pgx's batches):
+// one transaction, pipelined on a connection of the pool taken over for it
+// (pgx's batches). The writer knows the audit chain's head as its last
+// batch left it, and so numbers and hashes the events of every token of
+// the batch before it writes anything: the transaction is one round trip,
 //
-//  1. BEGIN; createBelowSQL: the tokens and their counts; and
-//     lockHeadSQL: the lock of the audit chain's head, which it returns;
-//  2. the events, numbered and hashed in Go after the head, in one INSERT
-//     that moves the head too; and COMMIT, asynchronous (asyncCommit).
+//	BEGIN; createBelowSQL; appendBatchSQL; COMMIT
 //
-// The flusher then waits for the flush (flushWALSQL) on a connection of
-// its own, once for every batch committed since its last wait, while the
-// writer writes the next batch.
+// createBelowSQL stores the tokens and their counts; appendBatchSQL writes
+// the events and moves the head past them, on the condition that the head
+// is the one the writer knows and that every token of the batch was
+// stored, and fails the transaction otherwise (errHeadMoved): another
+// transaction appended events since, or a creation did not fit under its
+// user's cap. The writer then writes the batch in two round trips: BEGIN;
+// createBelowSQL; the head, locked (lockHeadSQL) — and the events of the
+// tokens stored, numbered after that head, with COMMIT. While other
+// transactions keep moving the head (other replicas creating tokens, say)
+// the writer takes two round trips at once, and one again once a batch
+// finds the head where its last one left it.
 //
-// Through database/sql the same transaction took five round trips (BEGIN,
-// the batch, the head, the events, COMMIT), each a write and a read of
-// the network for both sides.
+// The head is the last lock the transaction takes, in a statement of its
+// own after createBelowSQL: the foreign-key checks of the tokens inserted,
+// which lock their users' rows (FOR KEY SHARE), run at the end of
+// createBelowSQL, and a creation near its user's cap locks that row
+// before it waits for the head. In one statement PostgreSQL may lock the
+// head first, and the two deadlock. The commit is synchronous: the head
+// is held through the flush of one commit a batch, which only other
+// replicas and changes of state wait for.
 
-// lockHeadSQL locks the audit chain's head until the transaction ends,
-// makes its commit asynchronous, and returns the head. It is a statement
-// of its own after createBelowSQL, not a part of it, so that the head is
-// the last lock the transaction takes: the foreign-key checks of the
-// tokens inserted, which lock their users' rows (FOR KEY SHARE), run at
-// the end of createBelowSQL, and a creation near its user's cap locks that
-// row before it waits for the head. In one statement PostgreSQL may lock
-// the head first, and the two deadlock.
-var lockHeadSQL = "SELECT head_seq, head_hash, " + asyncCommit + " FROM audit_chain WHERE id = 1 FOR UPDATE"
+// chainHead is the audit chain's head: its last event's seq and hash.
+type chainHead struct {
+	seq  int64
+	hash []byte
+}
+
+// lockHeadSQL locks the audit chain's head until the transaction ends, and
+// returns it.
+const lockHeadSQL = "SELECT head_seq, head_hash FROM audit_chain WHERE id = 1 FOR UPDATE"
+
+// appendBatchSQL writes a batch's events and moves the head past them if
+// the head is ($3, $4) and every token of $5 is stored, and raises
+// errHeadMoved's SQLSTATE otherwise (tokend_expect, migration 0010).
+var appendBatchSQL = `
+WITH h AS (
+    UPDATE audit_chain SET head_seq = $1, head_hash = $2
+    WHERE id = 1 AND head_seq = $3 AND head_hash = $4
+        AND (SELECT count(*) FROM api_tokens WHERE id = ANY ($5::text[]::uuid[])) = cardinality($5::text[])
+    RETURNING 1
+), e AS (
+    INSERT INTO audit_events (` + strings.Join(auditColumns, ", ") + `)
+    SELECT u.* FROM h, unnest($6::bigint[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
+        $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bytea[], $19::bytea[]) AS u
+)
+SELECT tokend_expect(EXISTS (SELECT 1 FROM h), 'the audit chain''s head moved, or a token of the batch was not stored')`
+
+// errHeadMovedCode is the SQLSTATE appendBatchSQL raises.
+const errHeadMovedCode = "TK001"
 
 // insertBatch writes a batch of creations and their events (see above),
 // within a deadline of its own, and returns the ids of the tokens it
-// stored and their events. The commit is asynchronous: the batch is
-// durable once flushWAL returns after it.
-func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, []audit.Event, error) {
+// stored. The events are published once committed.
+func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 	ctx, done, err := ts.s.begin(context.Background())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer done()
 	cols := createBelowColumns{}
@@ -56,7 +87,7 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, []audit.
 	}
 	c, err := ts.s.SQL().Conn(ctx)
 	if err != nil {
-		return nil, nil, ts.s.wrap(ctx, err, "")
+		return nil, ts.s.wrap(ctx, err, "")
 	}
 	defer c.Close()
 	var created map[string]bool
@@ -66,52 +97,74 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, []audit.
 		if !ok {
 			return errors.New("store: the PostgreSQL connection is not pgx's")
 		}
-		conn := sc.Conn()
 		var err error
-		created, events, err = writeBatch(ctx, conn, batch, cols.args())
-		if err != nil && !conn.IsClosed() {
-			// The transaction may be open still: roll it back, or drop
-			// the connection rather than return it to the pool in a
-			// transaction.
-			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
-				conn.Close(rctx)
-			}
-			cancel()
-		}
+		created, events, err = ts.writeBatch(ctx, sc.Conn(), batch, cols.args())
 		return err
 	})
 	if err != nil {
-		return nil, nil, ts.s.wrap(ctx, err, "")
+		return nil, ts.s.wrap(ctx, err, "")
 	}
-	return created, events, nil
+	if len(events) > 0 {
+		ts.s.published(events)
+	}
+	return created, nil
 }
 
-// flushWAL waits until the WAL is flushed past every commit before it
-// (flushWALSQL), within a deadline of its own. Its error has
-// errUnconfirmed in its chain.
-func (ts *Tokens) flushWAL() error {
-	ctx, done, err := ts.s.begin(context.Background())
+// writeBatch writes the batch on conn, in one round trip if the writer
+// knows the head and nothing else moved it lately, in two otherwise, and
+// returns the ids of the tokens it stored and their events as written.
+func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, error) {
+	b := &ts.batch
+	if b.head != nil && !b.contended {
+		created := make(map[string]bool, len(batch))
+		for _, p := range batch {
+			created[p.row.ID] = true
+		}
+		events, err := appendBatch(ctx, conn, batch, created, args, *b.head, false)
+		if f := b.onWrite; f != nil && err == nil {
+			f(true)
+		}
+		if err == nil {
+			next := headAfter(events, *b.head)
+			b.head = &next
+			return created, events, nil
+		}
+		if !rollback(conn) || !isHeadMoved(err) {
+			return nil, nil, err
+		}
+		b.contended = true
+	}
+	head, created, err := lockBatch(ctx, conn, args)
 	if err == nil {
-		defer done()
-		_, err = ts.s.SQL().ExecContext(ctx, cmp.Or(ts.s.flushSQL, flushWALSQL))
+		if b.head != nil && head.seq == b.head.seq && bytes.Equal(head.hash, b.head.hash) {
+			b.contended = false
+		}
+		var events []audit.Event
+		if events, err = appendBatch(ctx, conn, batch, created, nil, head, true); err == nil {
+			if f := b.onWrite; f != nil {
+				f(false)
+			}
+			next := headAfter(events, head)
+			b.head = &next
+			return created, events, nil
+		}
 	}
-	if err != nil {
-		return ts.s.wrap(ctx, fmt.Errorf("%w: %w", errUnconfirmed, err), "")
-	}
-	return nil
+	rollback(conn)
+	b.head = nil
+	return nil, nil, err
 }
 
-// writeBatch runs the two round trips of insertBatch on conn.
-func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, error) {
+// lockBatch begins the transaction, stores the batch's tokens (args) and
+// their counts, and locks the head: the first round trip of two. It
+// returns the head and the ids of the tokens stored.
+func lockBatch(ctx context.Context, conn *pgx.Conn, args []any) (chainHead, map[string]bool, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(createBelowSQL, args...)
 	b.Queue(lockHeadSQL)
 	res := conn.SendBatch(ctx, b)
-	created := make(map[string]bool, len(batch))
-	var headSeq int64
-	var headHash []byte
+	created := map[string]bool{}
+	var head chainHead
 	_, err := res.Exec()
 	if err == nil {
 		var rows pgx.Rows
@@ -130,45 +183,95 @@ func writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, arg
 		}
 	}
 	if err == nil {
-		var async string
-		err = res.QueryRow().Scan(&headSeq, &headHash, &async)
+		err = res.QueryRow().Scan(&head.seq, &head.hash)
 	}
 	if cerr := res.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(created) == 0 {
-		_, err := conn.Exec(ctx, "COMMIT")
-		return created, nil, err
-	}
+	return head, created, err
+}
+
+// appendBatch writes the events of the batch's tokens in created after
+// head with appendBatchSQL, and commits: the second round trip of two, or,
+// with args (createBelowSQL's) and not begun, the whole transaction in
+// one. It returns the events as written.
+func appendBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, created map[string]bool, args []any, head chainHead, begun bool) ([]audit.Event, error) {
 	events := make([]audit.Event, 0, len(created))
+	ids := make([]string, 0, len(created))
 	for _, p := range batch {
 		if created[p.row.ID] {
 			events = append(events, tokenCreated(p.actor, &p.row))
+			ids = append(ids, p.row.ID)
 		}
 	}
-	events, rows, err := sealEvents(events, headSeq, headHash)
-	if err != nil {
-		return nil, nil, err
+	b := &pgx.Batch{}
+	if !begun {
+		b.Queue("BEGIN")
+		b.Queue(createBelowSQL, args...)
 	}
-	q, qargs := insertAuditSQL(rows, "$")
-	last := &events[len(events)-1]
-	n := len(qargs)
-	q = "WITH e AS (" + q + ") UPDATE audit_chain SET head_seq = $" + itoa(n+1) + ", head_hash = $" + itoa(n+2) + " WHERE id = 1"
-	// The commit is asynchronous (asyncCommit), and releases the head at
-	// once; the flusher waits for the flush.
-	b = &pgx.Batch{}
-	b.Queue(q, append(qargs, last.Seq, last.Hash)...)
+	if len(events) > 0 {
+		sealed, rows, err := sealEvents(events, head.seq, head.hash)
+		if err != nil {
+			return nil, err
+		}
+		events = sealed
+		last := &events[len(events)-1]
+		b.Queue(appendBatchSQL, append([]any{last.Seq, last.Hash, head.seq, head.hash, ids}, auditArrays(rows)...)...)
+	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return created, events, nil
+	return events, nil
 }
 
-// errUnconfirmed is in the chain of the error of a batch that committed
-// but whose wait for the flush failed: its tokens are stored, perhaps not
-// durably, and are not written again one by one.
-var errUnconfirmed = errors.New("store: the batch committed, its flush was not confirmed")
+// headAfter returns the head once events are appended after head.
+func headAfter(events []audit.Event, head chainHead) chainHead {
+	if len(events) == 0 {
+		return head
+	}
+	last := &events[len(events)-1]
+	return chainHead{seq: last.Seq, hash: last.Hash}
+}
+
+// rollback ends the transaction conn may still be in, and reports whether
+// conn is usable; if the rollback fails, it closes conn rather than let it
+// back into the pool in a transaction.
+func rollback(conn *pgx.Conn) bool {
+	if conn.IsClosed() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		conn.Close(ctx)
+		return false
+	}
+	return true
+}
+
+// isHeadMoved reports whether err is appendBatchSQL's refusal.
+func isHeadMoved(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == errHeadMovedCode
+}
+
+// auditArrays returns the rows as appendBatchSQL's arrays, a slice per
+// column in auditColumns' order.
+func auditArrays(rows []auditRow) []any {
+	n := len(rows)
+	seq, id, occurred := make([]int64, n), make([]string, n), make([]time.Time, n)
+	action, targetType, targetID := make([]string, n), make([]string, n), make([]string, n)
+	actorUser, actorToken, user := make([]*string, n), make([]*string, n), make([]*string, n)
+	sourceIP, userAgent, changes := make([]*string, n), make([]*string, n), make([]*string, n)
+	prev, hash := make([][]byte, n), make([][]byte, n)
+	for i := range rows {
+		r := &rows[i]
+		seq[i], id[i], occurred[i], action[i] = r.Seq, r.ID, r.OccurredAt, r.Action
+		actorUser[i], actorToken[i], targetType[i], targetID[i] = r.ActorUserID, r.ActorTokenID, r.TargetType, r.TargetID
+		user[i], sourceIP[i], userAgent[i], changes[i] = r.UserID, r.SourceIP, r.UserAgent, r.Changes
+		prev[i], hash[i] = r.PrevHash, r.Hash
+	}
+	return []any{seq, id, occurred, action, actorUser, actorToken, targetType, targetID, user, sourceIP, userAgent,
+		changes, prev, hash}
+}

@@ -91,6 +91,15 @@ func OnCreateBatch(s *Store, fn func(n int)) {
 	b.mu.Unlock()
 }
 
+// OnCreateBatchWritten has fn learn how every batch of creations was
+// written (PostgreSQL): in one round trip, or in two.
+func OnCreateBatchWritten(s *Store, fn func(oneTrip bool)) {
+	b := &s.Tokens.batch
+	b.mu.Lock()
+	b.onWrite = fn
+	b.mu.Unlock()
+}
+
 // CreateBatchMax is the most creations one batch writes.
 const CreateBatchMax = createBatchMax
 
@@ -120,11 +129,3 @@ func InsertKeyRow(ctx context.Context, s *Store, k *keys.Record) error {
 func AppendEventsInPlainTx(ctx context.Context, s *Store, events ...audit.Event) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.appendEvents(tx, events...) })
 }
-
-// AsyncCommitSQL and FlushWALSQL expose what a batch of creations sets to
-// commit asynchronously, and the statement it waits with after.
-const AsyncCommitSQL, FlushWALSQL = asyncCommit, flushWALSQL
-
-// SetFlushSQL replaces the statement the store's batches of creations wait
-// with after their commit.
-func SetFlushSQL(s *Store, q string) { s.flushSQL = q }

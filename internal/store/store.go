@@ -40,8 +40,6 @@ type Store struct {
 	closed  atomic.Bool
 	// foldBatch, when set, replaces countFoldBatch (tests).
 	foldBatch int
-	// flushSQL, when set, replaces flushWALSQL (tests).
-	flushSQL string
 	// revokeAllBatch, when set, replaces the dialect's revokeAllBatch
 	// (tests).
 	revokeAllBatch int
