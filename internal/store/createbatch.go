@@ -36,10 +36,15 @@ type createBatcher struct {
 	// from one writer to the next.
 	head      *chainHead
 	contended bool
-	// gate, when set, holds the writer before it takes a batch; onQueued
-	// learns of every creation queued, onBatch of every batch taken, with
-	// its size, and onWrite of how every batch was written: hooks for
-	// the tests (export_test.go).
+	hooks     batchHooks
+}
+
+// batchHooks are the tests' hooks into the batches (export_test.go),
+// read and set under the batcher's lock: gate, when set, holds the writer
+// before it takes a batch; onQueued learns of every creation queued,
+// onBatch of every batch taken, with its size, and onWrite of how every
+// batch written was: in one round trip or in two.
+type batchHooks struct {
 	gate     chan struct{}
 	onQueued func()
 	onBatch  func(n int)
@@ -79,7 +84,7 @@ func (ts *Tokens) createBelowBatched(ctx context.Context, row tokenRow, now time
 	b.queue = append(b.queue, p)
 	start := !b.writing
 	b.writing = true
-	onQueued := b.onQueued
+	onQueued := b.hooks.onQueued
 	b.mu.Unlock()
 	if start {
 		go ts.writeBatches()
@@ -116,36 +121,42 @@ func (b *createBatcher) withdraw(p *pendingCreate) bool {
 	return false
 }
 
-// take removes the next batch from the queue; with none left, the writer
-// stops.
-func (b *createBatcher) take() []*pendingCreate {
-	if b.gate != nil {
-		<-b.gate
+// take removes the next batch from the queue, and returns it with the
+// hooks; with none left, the writer stops.
+func (b *createBatcher) take() ([]*pendingCreate, batchHooks) {
+	b.mu.Lock()
+	gate := b.hooks.gate
+	b.mu.Unlock()
+	if gate != nil {
+		<-gate
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := min(len(b.queue), createBatchMax)
 	if n == 0 {
 		b.writing = false
-		return nil
+		return nil, b.hooks
 	}
 	batch := make([]*pendingCreate, n)
 	copy(batch, b.queue)
 	b.queue = append(b.queue[:0], b.queue[n:]...)
-	return batch
+	return batch, b.hooks
 }
 
 // writeBatches writes batches until the queue is empty.
 func (ts *Tokens) writeBatches() {
 	for {
-		batch := ts.batch.take()
+		batch, hooks := ts.batch.take()
 		if batch == nil {
 			return
 		}
-		if f := ts.batch.onBatch; f != nil {
-			f(len(batch))
+		if hooks.onBatch != nil {
+			hooks.onBatch(len(batch))
 		}
-		created, err := ts.insertBatch(batch)
+		created, oneTrip, err := ts.insertBatch(batch)
+		if hooks.onWrite != nil && err == nil {
+			hooks.onWrite(oneTrip)
+		}
 		for _, p := range batch {
 			switch {
 			case err == nil:

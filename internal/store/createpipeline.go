@@ -74,11 +74,12 @@ const errHeadMovedCode = "TK001"
 
 // insertBatch writes a batch of creations and their events (see above),
 // within a deadline of its own, and returns the ids of the tokens it
-// stored. The events are published once committed.
-func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
+// stored, and whether it took one round trip. The events are published
+// once committed.
+func (ts *Tokens) insertBatch(batch []*pendingCreate) (created map[string]bool, oneTrip bool, err error) {
 	ctx, done, err := ts.s.begin(context.Background())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer done()
 	cols := createBelowColumns{}
@@ -87,10 +88,9 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 	}
 	c, err := ts.s.SQL().Conn(ctx)
 	if err != nil {
-		return nil, ts.s.wrap(ctx, err, "")
+		return nil, false, ts.s.wrap(ctx, err, "")
 	}
 	defer c.Close()
-	var created map[string]bool
 	var events []audit.Event
 	err = c.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
@@ -98,22 +98,23 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (map[string]bool, error) {
 			return errors.New("store: the PostgreSQL connection is not pgx's")
 		}
 		var err error
-		created, events, err = ts.writeBatch(ctx, sc.Conn(), batch, cols.args())
+		created, events, oneTrip, err = ts.writeBatch(ctx, sc.Conn(), batch, cols.args())
 		return err
 	})
 	if err != nil {
-		return nil, ts.s.wrap(ctx, err, "")
+		return nil, false, ts.s.wrap(ctx, err, "")
 	}
 	if len(events) > 0 {
 		ts.s.published(events)
 	}
-	return created, nil
+	return created, oneTrip, nil
 }
 
 // writeBatch writes the batch on conn, in one round trip if the writer
 // knows the head and nothing else moved it lately, in two otherwise, and
-// returns the ids of the tokens it stored and their events as written.
-func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, error) {
+// returns the ids of the tokens it stored, their events as written, and
+// whether it took one round trip.
+func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, bool, error) {
 	b := &ts.batch
 	if b.head != nil && !b.contended {
 		created := make(map[string]bool, len(batch))
@@ -121,16 +122,13 @@ func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendi
 			created[p.row.ID] = true
 		}
 		events, err := appendBatch(ctx, conn, batch, created, args, *b.head, false)
-		if f := b.onWrite; f != nil && err == nil {
-			f(true)
-		}
 		if err == nil {
 			next := headAfter(events, *b.head)
 			b.head = &next
-			return created, events, nil
+			return created, events, true, nil
 		}
 		if !rollback(conn) || !isHeadMoved(err) {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		b.contended = true
 	}
@@ -141,17 +139,14 @@ func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendi
 		}
 		var events []audit.Event
 		if events, err = appendBatch(ctx, conn, batch, created, nil, head, true); err == nil {
-			if f := b.onWrite; f != nil {
-				f(false)
-			}
 			next := headAfter(events, head)
 			b.head = &next
-			return created, events, nil
+			return created, events, false, nil
 		}
 	}
 	rollback(conn)
 	b.head = nil
-	return nil, nil, err
+	return nil, nil, false, err
 }
 
 // lockBatch begins the transaction, stores the batch's tokens (args) and

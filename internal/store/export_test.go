@@ -77,7 +77,7 @@ func HoldCreateBatches(s *Store, queued func(), batch func(n int)) (release func
 	gate := make(chan struct{})
 	b := &s.Tokens.batch
 	b.mu.Lock()
-	b.gate, b.onQueued, b.onBatch = gate, queued, batch
+	b.hooks.gate, b.hooks.onQueued, b.hooks.onBatch = gate, queued, batch
 	b.mu.Unlock()
 	return func() { close(gate) }
 }
@@ -87,7 +87,7 @@ func HoldCreateBatches(s *Store, queued func(), batch func(n int)) (release func
 func OnCreateBatch(s *Store, fn func(n int)) {
 	b := &s.Tokens.batch
 	b.mu.Lock()
-	b.onBatch = fn
+	b.hooks.onBatch = fn
 	b.mu.Unlock()
 }
 
@@ -96,7 +96,7 @@ func OnCreateBatch(s *Store, fn func(n int)) {
 func OnCreateBatchWritten(s *Store, fn func(oneTrip bool)) {
 	b := &s.Tokens.batch
 	b.mu.Lock()
-	b.onWrite = fn
+	b.hooks.onWrite = fn
 	b.mu.Unlock()
 }
 
