@@ -120,16 +120,31 @@ func (s *server) kill() error {
 
 // stop ends tokend, if it runs, with SIGTERM.
 func (s *server) stop() {
-	if s.cmd != nil {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
+	s.terminate()
 	s.log.Close()
+}
+
+// restart ends tokend with SIGTERM, which lets the requests in flight
+// finish, and starts it again.
+func (s *server) restart(ctx context.Context) error {
+	fmt.Fprintf(s.log, "--- crashtest: SIGTERM at %s\n", time.Now().UTC().Format(time.RFC3339Nano))
+	s.terminate()
+	return s.start(ctx)
+}
+
+// terminate ends tokend, if it runs, with SIGTERM, and with SIGKILL if it
+// has not exited 10 s later.
+func (s *server) terminate() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
 }
 
 // printLog writes the last n lines of tokend's output to w.
