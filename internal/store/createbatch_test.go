@@ -192,13 +192,7 @@ func TestACreationLeftWhileQueuedIsNotStored(t *testing.T) {
 // the head where the writer left it; then batches take one again. Every
 // token is stored with its event, and the chain verifies.
 func TestABatchIsOneRoundTripUnlessTheHeadMoved(t *testing.T) {
-	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
-		t.Skip("batches of creations are PostgreSQL's; set " + dbtest.EnvURL)
-	}
-	f := newFixture(t, store.Postgres)
-	before := chainLength(t, f.st)
-	var trips []bool
-	store.OnCreateBatchWritten(f.st, func(oneTrip bool) { trips = append(trips, oneTrip) })
+	f, before, trips := writerFixture(t)
 	now := ms(base.Add(time.Hour))
 	var all []apitoken.Token
 	batch := func() {
@@ -224,8 +218,8 @@ func TestABatchIsOneRoundTripUnlessTheHeadMoved(t *testing.T) {
 	batch()
 	batch()
 	batch()
-	if want := []bool{false, true, false, false, true}; !slices.Equal(trips, want) {
-		t.Errorf("batches written in one round trip: %v, want %v", trips, want)
+	if want := []bool{false, true, false, false, true}; !slices.Equal(*trips, want) {
+		t.Errorf("batches written in one round trip: %v, want %v", *trips, want)
 	}
 	checkTokenEvents(t, f.st, all, before+int64(len(all))+1)
 }
@@ -236,13 +230,7 @@ func TestABatchIsOneRoundTripUnlessTheHeadMoved(t *testing.T) {
 // the two store the creations that fit, each with its event, and no
 // others.
 func TestABatchThatDoesNotFitIsWrittenInTwoRoundTrips(t *testing.T) {
-	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
-		t.Skip("batches of creations are PostgreSQL's; set " + dbtest.EnvURL)
-	}
-	f := newFixture(t, store.Postgres)
-	before := chainLength(t, f.st)
-	var trips []bool
-	store.OnCreateBatchWritten(f.st, func(oneTrip bool) { trips = append(trips, oneTrip) })
+	f, before, trips := writerFixture(t)
 	now := ms(base.Add(time.Hour))
 	first := f.token(now)
 	first.ClaimExpiration = first.Expiration
@@ -269,11 +257,25 @@ func TestABatchThatDoesNotFitIsWrittenInTwoRoundTrips(t *testing.T) {
 	if len(stored) != 4 {
 		t.Errorf("%d tokens stored below a bound of 4", len(stored))
 	}
-	if want := []bool{false, false}; !slices.Equal(trips, want) {
-		t.Errorf("batches written in one round trip: %v, want %v", trips, want)
+	if want := []bool{false, false}; !slices.Equal(*trips, want) {
+		t.Errorf("batches written in one round trip: %v, want %v", *trips, want)
 	}
 	checkTokenEvents(t, f.st, stored, before+int64(len(stored)))
 	checkTotals(t, f.st, f.user.ID, []time.Time{now})
+}
+
+// writerFixture returns a fixture on PostgreSQL, how many events its
+// audit chain holds, and, as batches are written, whether each took one
+// round trip.
+func writerFixture(t *testing.T) (f fixture, events int64, trips *[]bool) {
+	t.Helper()
+	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
+		t.Skip("batches of creations are PostgreSQL's; set " + dbtest.EnvURL)
+	}
+	f = newFixture(t, store.Postgres)
+	trips = new([]bool)
+	store.OnCreateBatchWritten(f.st, func(oneTrip bool) { *trips = append(*trips, oneTrip) })
+	return f, chainLength(t, f.st), trips
 }
 
 // chainLength returns how many events the audit chain holds, once it
