@@ -25,14 +25,14 @@ import (
 // createBelowSQL stores the tokens and their counts; appendBatchSQL writes
 // the events and moves the head past them, on the condition that the head
 // is the one the writer knows and that every token of the batch was
-// stored, and fails the transaction otherwise (errHeadMoved): another
+// stored, and fails the transaction otherwise (SQLSTATE TK001): another
 // transaction appended events since, or a creation did not fit under its
 // user's cap. The writer then writes the batch in two round trips: BEGIN;
 // createBelowSQL; the head, locked (lockHeadSQL) — and the events of the
 // tokens stored, numbered after that head, with COMMIT. While other
 // transactions keep moving the head (other replicas creating tokens, say)
-// the writer takes two round trips at once, and one again once a batch
-// finds the head where its last one left it.
+// the writer goes straight to two round trips, and back to one once a
+// batch finds the head where its last one left it.
 //
 // The head is the last lock the transaction takes, in a statement of its
 // own after createBelowSQL: the foreign-key checks of the tokens inserted,
@@ -55,7 +55,7 @@ const lockHeadSQL = "SELECT head_seq, head_hash FROM audit_chain WHERE id = 1 FO
 
 // appendBatchSQL writes a batch's events and moves the head past them if
 // the head is ($3, $4) and every token of $5 is stored, and raises
-// errHeadMoved's SQLSTATE otherwise (tokend_expect, migration 0010).
+// SQLSTATE TK001 otherwise (tokend_expect, migration 0010).
 var appendBatchSQL = `
 WITH h AS (
     UPDATE audit_chain SET head_seq = $1, head_hash = $2
@@ -121,7 +121,7 @@ func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendi
 		for _, p := range batch {
 			created[p.row.ID] = true
 		}
-		events, err := appendBatch(ctx, conn, batch, created, args, *b.head, false)
+		events, err := appendBatch(ctx, conn, batch, created, args, *b.head)
 		if err == nil {
 			next := headAfter(events, *b.head)
 			b.head = &next
@@ -138,7 +138,7 @@ func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendi
 			b.contended = false
 		}
 		var events []audit.Event
-		if events, err = appendBatch(ctx, conn, batch, created, nil, head, true); err == nil {
+		if events, err = appendBatch(ctx, conn, batch, created, nil, head); err == nil {
 			next := headAfter(events, head)
 			b.head = &next
 			return created, events, false, nil
@@ -187,10 +187,10 @@ func lockBatch(ctx context.Context, conn *pgx.Conn, args []any) (chainHead, map[
 }
 
 // appendBatch writes the events of the batch's tokens in created after
-// head with appendBatchSQL, and commits: the second round trip of two, or,
-// with args (createBelowSQL's) and not begun, the whole transaction in
-// one. It returns the events as written.
-func appendBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, created map[string]bool, args []any, head chainHead, begun bool) ([]audit.Event, error) {
+// head with appendBatchSQL, and commits: the second round trip of two, in
+// the transaction lockBatch began, or, given createBelowSQL's args, the
+// whole transaction in one. It returns the events as written.
+func appendBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, created map[string]bool, args []any, head chainHead) ([]audit.Event, error) {
 	events := make([]audit.Event, 0, len(created))
 	ids := make([]string, 0, len(created))
 	for _, p := range batch {
@@ -200,7 +200,7 @@ func appendBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, cr
 		}
 	}
 	b := &pgx.Batch{}
-	if !begun {
+	if args != nil {
 		b.Queue("BEGIN")
 		b.Queue(createBelowSQL, args...)
 	}
