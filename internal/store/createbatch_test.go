@@ -305,3 +305,47 @@ func checkTokenEvents(t *testing.T, st *store.Store, toks []apitoken.Token, even
 		}
 	}
 }
+
+// TestTwoReplicasBatchIntoOneChain has two stores on one PostgreSQL
+// database, as two replicas, create tokens from four goroutines each at
+// once: each replica's writer finds the head moved by the other's batches
+// and writes those batches in two round trips. Every token is stored once
+// with its event, every creation is counted, and the chain verifies.
+func TestTwoReplicasBatchIntoOneChain(t *testing.T) {
+	if !slices.Contains(dbtest.Dialects(), store.Postgres) {
+		t.Skip("batches of creations are PostgreSQL's; set " + dbtest.EnvURL)
+	}
+	url := dbtest.NewURL(t, store.Postgres)
+	a := dbtest.MustOpenURL(t, url)
+	f := fixture{st: a, user: MustCreateUser(t, a, newUser(base)), key: MustCreateKey(t, a, base)}
+	replicas := []*store.Store{a, dbtest.MustOpenURL(t, url)}
+	before := chainLength(t, a)
+	var mu sync.Mutex
+	trips := map[bool]int{}
+	for _, st := range replicas {
+		store.OnCreateBatchWritten(st, func(oneTrip bool) { mu.Lock(); trips[oneTrip]++; mu.Unlock() })
+	}
+	now := ms(base.Add(time.Hour))
+	const each = 40
+	toks := make([]apitoken.Token, 2*4*each)
+	for i := range toks {
+		toks[i] = f.token(now)
+		toks[i].ClaimExpiration = toks[i].Expiration
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		st := replicas[g%2]
+		wg.Go(func() {
+			for i := g * each; i < (g+1)*each; i++ {
+				if ok, err := st.Tokens.CreateBelow(context.Background(), &toks[i], now, 1_000_000); err != nil || !ok {
+					t.Errorf("creation %d: %v, %v", i, ok, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("batches written in one round trip: %d, in two: %d", trips[true], trips[false])
+	checkTokenEvents(t, a, toks, before+int64(len(toks)))
+	checkTotals(t, a, f.user.ID, []time.Time{now})
+}
