@@ -31,12 +31,13 @@ type createBatcher struct {
 	queue   []*pendingCreate
 	writing bool // the writer runs
 	// head is the audit chain's head as the writer's last batch left it,
-	// if known, and contended whether another transaction moved it
-	// since: only the writer reads and writes them, and b.mu hands them
-	// from one writer to the next.
-	head      *chainHead
-	contended bool
-	hooks     batchHooks
+	// if known; skip is how many batches the writer writes in two round
+	// trips before it tries one again, and backoff what skip was set to
+	// after the last refusal. Only the writer reads and writes them, and
+	// b.mu hands them from one writer to the next.
+	head          *chainHead
+	skip, backoff int
+	hooks         batchHooks
 }
 
 // batchHooks are the tests' hooks into the batches (export_test.go),
@@ -191,7 +192,7 @@ func (ts *Tokens) insertBelow(ctx context.Context, batch []*pendingCreate) (map[
 	err := ts.s.transact(ctx, func(ctx context.Context) error {
 		created = make(map[string]bool, len(batch))
 		tx := ts.s.conn(ctx)
-		rows, err := tx.Statement.ConnPool.QueryContext(ctx, createBelowSQL, cols.args()...)
+		rows, err := tx.Statement.ConnPool.QueryContext(ctx, createBelowSQL, cols.args(false)...)
 		if err != nil {
 			return err
 		}
@@ -258,11 +259,13 @@ func (c *createBelowColumns) add(p *pendingCreate) {
 	c.now = append(c.now, now)
 }
 
-// args returns the columns in createBelowSQL's order.
-func (c *createBelowColumns) args() []any {
+// args returns createBelowSQL's arguments: the columns in its order, and
+// whether a creation that does not fit fails the statement (strict) or is
+// left out.
+func (c *createBelowColumns) args(strict bool) []any {
 	return []any{c.id, c.userID, c.description, c.scope, c.expiration, c.sourceIP, c.resources, c.enabled,
 		c.revokedAt, c.lastUsedAt, c.lastUsedIP, c.keyID, c.hash, c.createdAt, c.updatedAt, c.claimExp,
-		c.below, c.class, c.day, c.today, c.dayStart, c.now}
+		c.below, c.class, c.day, c.today, c.dayStart, c.now, strict}
 }
 
 // createdColumns are the columns of api_tokens a creation gives values:
@@ -277,7 +280,10 @@ var createdColumns = copyColumns[:slices.Index(copyColumns, "change_seq")]
 // are counted once, at the batch's earliest creation time for the user:
 // tokens only ever stop being live as time passes, so that count is never
 // lower than a later one, and a token near its bound is at worst counted
-// again under the user's lock (service's issue). One statement is one
+// again under the user's lock (service's issue). With $23 (strict), a
+// token that does not fit fails the statement instead, with SQLSTATE
+// TK001 (tokend_expect): every token is checked on its way into the
+// INSERT, whatever plan PostgreSQL chose. One statement is one
 // transaction: all of it is written, or none.
 var createBelowSQL = `
 WITH a AS MATERIALIZED (
@@ -304,7 +310,9 @@ WITH a AS MATERIALIZED (
     FROM v JOIN live USING (user_id)
 ), t AS (
     INSERT INTO api_tokens (` + strings.Join(createdColumns, ", ") + `, change_seq)
-    SELECT ` + strings.Join(createdColumns, ", ") + `, 0 FROM fit WHERE fits
+    SELECT ` + strings.Join(createdColumns, ", ") + `, 0 FROM fit
+    WHERE CASE WHEN fits THEN true
+        WHEN tokend_expect(NOT $23::boolean, 'a creation of the batch does not fit under its user''s cap') THEN false END
     RETURNING id
 ), c AS (
     INSERT INTO token_count_changes (user_id, class, day, n)

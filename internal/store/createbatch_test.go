@@ -187,10 +187,11 @@ func TestACreationLeftWhileQueuedIsNotStored(t *testing.T) {
 
 // TestABatchIsOneRoundTripUnlessTheHeadMoved writes batches of creations
 // on PostgreSQL around events appended by another transaction: the first
-// batch, which does not know the audit chain's head, and the one after the
-// other append take two round trips; so does the next, until one finds
-// the head where the writer left it; then batches take one again. Every
-// token is stored with its event, and the chain verifies.
+// batch, which does not know the audit chain's head, takes two round
+// trips; the next one; the one after the other append is refused in one
+// and takes two, and so does the next (the writer backs off for one
+// batch); then batches take one again. Every token is stored with its
+// event, and the chain verifies.
 func TestABatchIsOneRoundTripUnlessTheHeadMoved(t *testing.T) {
 	f, before, trips := writerFixture(t)
 	now := ms(base.Add(time.Hour))

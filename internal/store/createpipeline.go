@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -22,17 +21,20 @@ import (
 //
 //	BEGIN; createBelowSQL; appendBatchSQL; COMMIT
 //
-// createBelowSQL stores the tokens and their counts; appendBatchSQL writes
+// createBelowSQL stores the tokens and their counts, on the condition
+// (strict) that every one fits under its user's cap; appendBatchSQL writes
 // the events and moves the head past them, on the condition that the head
-// is the one the writer knows and that every token of the batch was
-// stored, and fails the transaction otherwise (SQLSTATE TK001): another
-// transaction appended events since, or a creation did not fit under its
-// user's cap. The writer then writes the batch in two round trips: BEGIN;
-// createBelowSQL; the head, locked (lockHeadSQL) — and the events of the
-// tokens stored, numbered after that head, with COMMIT. While other
-// transactions keep moving the head (other replicas creating tokens, say)
-// the writer goes straight to two round trips, and back to one once a
-// batch finds the head where its last one left it.
+// is the one the writer knows. Either fails the transaction otherwise
+// (SQLSTATE TK001): a creation did not fit, or another transaction
+// appended events since. The writer then writes the batch in two round
+// trips: BEGIN; createBelowSQL, leaving out the creations that do not
+// fit; the head, locked (lockHeadSQL) — and the events of the tokens
+// stored, numbered after that head, with COMMIT. While other transactions
+// keep moving the head (other replicas creating tokens, say) the writer
+// backs off: it writes more and more batches in two round trips before it
+// tries one again (writeBatch). Both conditions are checked row by row in
+// the statements that write, so that no plan PostgreSQL may choose makes
+// them read a table.
 //
 // The head is the last lock the transaction takes, in a statement of its
 // own after createBelowSQL: the foreign-key checks of the tokens inserted,
@@ -54,23 +56,23 @@ type chainHead struct {
 const lockHeadSQL = "SELECT head_seq, head_hash FROM audit_chain WHERE id = 1 FOR UPDATE"
 
 // appendBatchSQL writes a batch's events and moves the head past them if
-// the head is ($3, $4) and every token of $5 is stored, and raises
-// SQLSTATE TK001 otherwise (tokend_expect, migration 0010).
+// the head is ($3, $4), and raises SQLSTATE TK001 otherwise (tokend_expect,
+// migration 0010).
 var appendBatchSQL = `
 WITH h AS (
     UPDATE audit_chain SET head_seq = $1, head_hash = $2
     WHERE id = 1 AND head_seq = $3 AND head_hash = $4
-        AND (SELECT count(*) FROM api_tokens WHERE id = ANY ($5::text[]::uuid[])) = cardinality($5::text[])
     RETURNING 1
 ), e AS (
     INSERT INTO audit_events (` + strings.Join(auditColumns, ", ") + `)
-    SELECT u.* FROM h, unnest($6::bigint[], $7::text[], $8::timestamptz[], $9::text[], $10::text[], $11::text[],
-        $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::bytea[], $19::bytea[]) AS u
+    SELECT u.* FROM h, unnest($5::bigint[], $6::text[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
+        $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bytea[], $18::bytea[]) AS u
 )
-SELECT tokend_expect(EXISTS (SELECT 1 FROM h), 'the audit chain''s head moved, or a token of the batch was not stored')`
+SELECT tokend_expect(EXISTS (SELECT 1 FROM h), 'the audit chain''s head moved')`
 
-// errHeadMovedCode is the SQLSTATE appendBatchSQL raises.
-const errHeadMovedCode = "TK001"
+// refusedCode is the SQLSTATE of a batch written in one round trip whose
+// conditions do not hold (tokend_expect).
+const refusedCode = "TK001"
 
 // insertBatch writes a batch of creations and their events (see above),
 // within a deadline of its own, and returns the ids of the tokens it
@@ -98,7 +100,7 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (created map[string]bool, 
 			return errors.New("store: the PostgreSQL connection is not pgx's")
 		}
 		var err error
-		created, events, oneTrip, err = ts.writeBatch(ctx, sc.Conn(), batch, cols.args())
+		created, events, oneTrip, err = ts.writeBatch(ctx, sc.Conn(), batch, &cols)
 		return err
 	})
 	if err != nil {
@@ -110,33 +112,40 @@ func (ts *Tokens) insertBatch(batch []*pendingCreate) (created map[string]bool, 
 	return created, oneTrip, nil
 }
 
+// maxBackoff is the most batches the writer writes in two round trips,
+// after a refusal, before it tries one again.
+const maxBackoff = 64
+
 // writeBatch writes the batch on conn, in one round trip if the writer
-// knows the head and nothing else moved it lately, in two otherwise, and
-// returns the ids of the tokens it stored, their events as written, and
-// whether it took one round trip.
-func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, args []any) (map[string]bool, []audit.Event, bool, error) {
+// knows the head and is not backing off, in two otherwise, and returns the
+// ids of the tokens it stored, their events as written, and whether it
+// took one round trip. Each refusal of one round trip in a row doubles
+// how many batches the writer then writes in two (up to maxBackoff), so
+// that while other replicas keep moving the head, batches seldom pay for
+// a refused attempt; one accepted resets it.
+func (ts *Tokens) writeBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, cols *createBelowColumns) (map[string]bool, []audit.Event, bool, error) {
 	b := &ts.batch
-	if b.head != nil && !b.contended {
+	if b.head != nil && b.skip == 0 {
 		created := make(map[string]bool, len(batch))
 		for _, p := range batch {
 			created[p.row.ID] = true
 		}
-		events, err := appendBatch(ctx, conn, batch, created, args, *b.head)
+		events, err := appendBatch(ctx, conn, batch, created, cols.args(true), *b.head)
 		if err == nil {
 			next := headAfter(events, *b.head)
-			b.head = &next
+			b.head, b.backoff = &next, 0
 			return created, events, true, nil
 		}
-		if !rollback(conn) || !isHeadMoved(err) {
+		if !rollback(conn) || !isRefused(err) {
 			return nil, nil, false, err
 		}
-		b.contended = true
+		b.backoff = min(max(2*b.backoff, 1), maxBackoff)
+		b.skip = b.backoff
+	} else if b.skip > 0 {
+		b.skip--
 	}
-	head, created, err := lockBatch(ctx, conn, args)
+	head, created, err := lockBatch(ctx, conn, cols.args(false))
 	if err == nil {
-		if b.head != nil && head.seq == b.head.seq && bytes.Equal(head.hash, b.head.hash) {
-			b.contended = false
-		}
 		var events []audit.Event
 		if events, err = appendBatch(ctx, conn, batch, created, nil, head); err == nil {
 			next := headAfter(events, head)
@@ -192,11 +201,9 @@ func lockBatch(ctx context.Context, conn *pgx.Conn, args []any) (chainHead, map[
 // whole transaction in one. It returns the events as written.
 func appendBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, created map[string]bool, args []any, head chainHead) ([]audit.Event, error) {
 	events := make([]audit.Event, 0, len(created))
-	ids := make([]string, 0, len(created))
 	for _, p := range batch {
 		if created[p.row.ID] {
 			events = append(events, tokenCreated(p.actor, &p.row))
-			ids = append(ids, p.row.ID)
 		}
 	}
 	b := &pgx.Batch{}
@@ -211,7 +218,7 @@ func appendBatch(ctx context.Context, conn *pgx.Conn, batch []*pendingCreate, cr
 		}
 		events = sealed
 		last := &events[len(events)-1]
-		b.Queue(appendBatchSQL, append([]any{last.Seq, last.Hash, head.seq, head.hash, ids}, auditArrays(rows)...)...)
+		b.Queue(appendBatchSQL, append([]any{last.Seq, last.Hash, head.seq, head.hash}, auditArrays(rows)...)...)
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
@@ -245,10 +252,11 @@ func rollback(conn *pgx.Conn) bool {
 	return true
 }
 
-// isHeadMoved reports whether err is appendBatchSQL's refusal.
-func isHeadMoved(err error) bool {
+// isRefused reports whether err is the refusal of a batch written in one
+// round trip: a creation did not fit, or the head moved.
+func isRefused(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == errHeadMovedCode
+	return errors.As(err, &pgErr) && pgErr.Code == refusedCode
 }
 
 // auditArrays returns the rows as appendBatchSQL's arrays, a slice per

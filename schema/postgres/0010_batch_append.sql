@@ -1,7 +1,8 @@
 -- tokend_expect raises SQLSTATE TK001 with the message what unless ok is
--- true. A batch of creations appends its events on a condition (the chain's
--- head where the batch expects it, every token of the batch stored) and
--- calls it in the same statement, so that the transaction fails instead of
+-- true. A batch of creations written in one round trip stores its tokens
+-- and appends their events on conditions (every token fits under its
+-- user's cap, the chain's head is where the batch expects it) and calls it
+-- in the statements that write, so that the transaction fails instead of
 -- committing tokens without their events (internal/store/createpipeline.go).
 CREATE FUNCTION tokend_expect(ok boolean, what text) RETURNS boolean
 LANGUAGE plpgsql AS $$
