@@ -223,35 +223,9 @@ func TestDeliveryRefusedAtConnectTime(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer rcv.Close()
-	sealer, err := keys.NewSealer(tokendtest.Secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	now := time.Now().Add(-time.Second)
-	w := webhook.Webhook{ID: uuid.Must(uuid.NewV7()).String(), URL: rcv.URL, Events: []string{"*"}, Enabled: true,
-		CreatedAt: now, UpdatedAt: now}
-	key, _ := webhook.NewSecret()
-	if err := srv.Store.Webhooks.Create(ctx, &w, sealer.SealSecret(webhook.SecretLabel(w.ID), key)); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ds, _, err := srv.Store.Webhooks.Deliveries(ctx, w.ID, 10, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(ds) > 0 && len(ds[0].Attempts) > 0 {
-			a := ds[0].Attempts[0]
-			if a.StatusCode != 0 || !strings.Contains(a.Error, "refused connection") || !strings.Contains(a.Error, "loopback") {
-				t.Errorf("attempt = %+v, want refused by the guard", a)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no attempt recorded")
-		}
-		<-time.After(20 * time.Millisecond)
+	d := firstAttempt(t, srv, storeWebhook(t, srv, rcv.URL))
+	if a := d.Attempts[0]; a.StatusCode != 0 || !strings.Contains(a.Error, "refused connection") || !strings.Contains(a.Error, "loopback") {
+		t.Errorf("attempt = %+v, want refused by the guard", a)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -277,33 +251,45 @@ func TestDeliveryTimesOut(t *testing.T) {
 	}))
 	defer rcv.Close()
 	defer close(release)
+	d := firstAttempt(t, srv, storeWebhook(t, srv, rcv.URL))
+	if a := d.Attempts[0]; a.StatusCode != 0 || a.Error == "" || a.Duration < timeout || a.Duration > outbox.DefaultTimeout/2 {
+		t.Errorf("attempt = %+v, want no status, a reason, and a duration of about %s", a, timeout)
+	}
+	if d.Status != webhook.Pending {
+		t.Errorf("the delivery is %s, want pending (to be retried)", d.Status)
+	}
+}
+
+// storeWebhook stores an enabled webhook of every event to url, with a
+// new secret sealed as tokend seals it, and returns its id.
+func storeWebhook(t *testing.T, srv *tokendtest.Server, url string) string {
+	t.Helper()
 	sealer, err := keys.NewSealer(tokendtest.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	now := time.Now().Add(-time.Second)
-	w := webhook.Webhook{ID: uuid.Must(uuid.NewV7()).String(), URL: rcv.URL, Events: []string{"*"}, Enabled: true,
+	w := webhook.Webhook{ID: uuid.Must(uuid.NewV7()).String(), URL: url, Events: []string{"*"}, Enabled: true,
 		CreatedAt: now, UpdatedAt: now}
 	key, _ := webhook.NewSecret()
-	if err := srv.Store.Webhooks.Create(ctx, &w, sealer.SealSecret(webhook.SecretLabel(w.ID), key)); err != nil {
+	if err := srv.Store.Webhooks.Create(context.Background(), &w, sealer.SealSecret(webhook.SecretLabel(w.ID), key)); err != nil {
 		t.Fatal(err)
 	}
+	return w.ID
+}
+
+// firstAttempt waits, up to 20 s, for the webhook's first delivery to
+// record an attempt, and returns that delivery.
+func firstAttempt(t *testing.T, srv *tokendtest.Server, webhookID string) webhook.Delivery {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ds, _, err := srv.Store.Webhooks.Deliveries(ctx, w.ID, 10, 0)
+		ds, _, err := srv.Store.Webhooks.Deliveries(context.Background(), webhookID, 10, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(ds) > 0 && len(ds[0].Attempts) > 0 {
-			a := ds[0].Attempts[0]
-			if a.StatusCode != 0 || a.Error == "" || a.Duration < timeout || a.Duration > outbox.DefaultTimeout/2 {
-				t.Errorf("attempt = %+v, want no status, a reason, and a duration of about %s", a, timeout)
-			}
-			if ds[0].Status != webhook.Pending {
-				t.Errorf("the delivery is %s, want pending (to be retried)", ds[0].Status)
-			}
-			return
+			return ds[0]
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no attempt recorded")
