@@ -22,7 +22,7 @@ func (s *Store) ListEvents(ctx context.Context, f audit.Filter) (audit.Page, err
 	defer done()
 	db := s.conn(ctx)
 	var page audit.Page
-	if selectsEveryEvent(f) {
+	if len(eventConditions(f)) == 0 {
 		// The events are numbered without gaps from the chain's start to
 		// its head, pruning included: no need to count millions of rows.
 		var chain chainRow
@@ -67,37 +67,47 @@ func (s *Store) ListEvents(ctx context.Context, f audit.Filter) (audit.Page, err
 	return page, nil
 }
 
-// selectsEveryEvent reports whether the filter selects every event of the
-// log (eventCondition adds no condition).
-func selectsEveryEvent(f audit.Filter) bool {
-	return f.UserID == "" && len(f.Actions) == 0 && f.TargetID == "" && f.ActorUserID == "" && f.Since == nil && f.Until == nil
+// eventCondition adds the filter's conditions (eventConditions) to q.
+func eventCondition(q *gorm.DB, f audit.Filter) *gorm.DB {
+	for _, c := range eventConditions(f) {
+		q = q.Where(c.query, c.arg)
+	}
+	return q
 }
 
-// eventCondition adds the filter's conditions to q.
-func eventCondition(q *gorm.DB, f audit.Filter) *gorm.DB {
+// condition is a WHERE condition with its one argument.
+type condition struct {
+	query string
+	arg   any
+}
+
+// eventConditions returns the conditions of the filter's selections; none
+// when it selects every event of the log.
+func eventConditions(f audit.Filter) []condition {
+	var cs []condition
 	if f.UserID != "" {
-		q = q.Where("user_id = ?", f.UserID)
+		cs = append(cs, condition{"user_id = ?", f.UserID})
 	}
 	if len(f.Actions) > 0 {
 		as := make([]string, len(f.Actions))
 		for i, a := range f.Actions {
 			as[i] = string(a)
 		}
-		q = q.Where("action IN ?", as)
+		cs = append(cs, condition{"action IN ?", as})
 	}
 	if f.TargetID != "" {
-		q = q.Where("target_id = ?", f.TargetID)
+		cs = append(cs, condition{"target_id = ?", f.TargetID})
 	}
 	if f.ActorUserID != "" {
-		q = q.Where("actor_user_id = ?", f.ActorUserID)
+		cs = append(cs, condition{"actor_user_id = ?", f.ActorUserID})
 	}
 	if f.Since != nil {
-		q = q.Where("occurred_at >= ?", dbTime(*f.Since))
+		cs = append(cs, condition{"occurred_at >= ?", dbTime(*f.Since)})
 	}
 	if f.Until != nil {
-		q = q.Where("occurred_at < ?", dbTime(*f.Until))
+		cs = append(cs, condition{"occurred_at < ?", dbTime(*f.Until)})
 	}
-	return q
+	return cs
 }
 
 // EventsAfter returns at most limit events with seq past after, in seq
