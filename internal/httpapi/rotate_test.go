@@ -129,7 +129,7 @@ func TestRotateToken(t *testing.T) {
 		t.Run("the new token's first use retires the old one", func(t *testing.T) {
 			h := h.on(t)
 			old, oldID := h.mint(member, tokenSpec{scope: "customers"})
-			_, _, raw := mustRotate(t, h, h.AdminToken, member, oldID, map[string]any{
+			_, newID, raw := mustRotate(t, h, h.AdminToken, member, oldID, map[string]any{
 				"previousExpiration": h.fromNow(12 * time.Hour), "retirePreviousOnFirstUse": true})
 			for range 3 {
 				if h.authStatus(old) != http.StatusOK {
@@ -150,6 +150,14 @@ func TestRotateToken(t *testing.T) {
 			}
 			if exp := apiTimeOf(t, getTokenAttrs(t, h, member, oldID)["expiration"]); exp.Sub(used).Abs() > time.Second {
 				t.Fatalf("the old token expires at %v, want the new one's first use, %v", exp, used)
+			}
+			// The retirement, made by a read (GET /auth), is recorded as
+			// the change of the new token's owner, by the new token.
+			evs := eventsOf(t, h, h.AdminToken, "/audit-events?filter[targetId]="+oldID)
+			last := evs[len(evs)-1]["attributes"].(map[string]any)
+			if last["actorUserId"] != member || last["actorTokenId"] != newID {
+				t.Errorf("the retirement's event: actor %v with %v, want %s with the new token %s",
+					last["actorUserId"], last["actorTokenId"], member, newID)
 			}
 			if h.authStatus(raw) != http.StatusOK {
 				t.Fatal("the new token stopped working")

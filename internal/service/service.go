@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 	"github.com/tokend/tokend/internal/keys"
 	"github.com/tokend/tokend/pkg/verifier"
 )
@@ -111,6 +112,15 @@ func (p *Principal) HasScope(scope string) bool {
 
 // IsAdmin reports whether the caller is an admin.
 func (p *Principal) IsAdmin() bool { return p.User.Role == apitoken.RoleAdmin }
+
+// Actor returns the caller as the audit log records the changes it makes.
+func (p *Principal) Actor() audit.Actor {
+	a := audit.Actor{UserID: p.User.ID, TokenID: p.Token.ID, UserAgent: p.UserAgent}
+	if p.ClientIP.IsValid() {
+		a.SourceIP = p.ClientIP.String()
+	}
+	return a
+}
 
 // Authenticate verifies a presented token: its signature, issuer and
 // validity period, then its stored state and its user's. A token that fails

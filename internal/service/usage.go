@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/apitoken"
+	"github.com/tokend/tokend/internal/audit"
 )
 
 // usageLog collects tokens' uses in memory, each token's latest and its
@@ -66,13 +67,15 @@ func (l *usageLog) take() map[string]apitoken.Usage {
 // one transaction (see retirePrevious): once the new token has worked, the
 // old one no longer does, here at once and on every replica within the
 // propagation bound. An error is about that retirement only, which the
-// token's next use tries again; the use itself is recorded.
+// token's next use tries again; the use itself is recorded. The
+// retirement is recorded as the principal's change, whatever the request
+// (a read, GET /auth, carries no actor of its own).
 func (s *Service) RecordUse(ctx context.Context, p *Principal) error {
 	s.usage.record(p.Token.ID, apitoken.Use{At: p.at, IP: p.ClientIP, UserAgent: p.UserAgent})
 	if !p.Token.RetirePrevious {
 		return nil
 	}
-	return s.retirePrevious(ctx, &p.Token, p.at)
+	return s.retirePrevious(audit.WithActor(ctx, p.Actor()), &p.Token, p.at)
 }
 
 // FlushUsage writes the uses recorded since the last flush: each token's
