@@ -3,7 +3,7 @@
 // (GET /users/:id/audit-events), a page at a time, filtered by action.
 
 import { h } from './dom.js';
-import { whenExact, words } from './format.js';
+import { when, toTheSecond, words } from './format.js';
 import { pagedTable } from './table.js';
 
 const pageSize = 25;
@@ -35,7 +35,7 @@ function changes(e) {
 }
 
 const columns = (ctx) => [
-  { title: 'Time', rowHeader: true, cell: (e) => whenExact(h, e.attributes.occurredAt) },
+  { title: 'Time', rowHeader: true, cell: (e) => when(h, e.attributes.occurredAt, '', toTheSecond) },
   { title: 'Action', cell: (e) => [h('code', { class: 'action' }, e.attributes.action), changes(e)] },
   {
     title: 'Actor',

@@ -2,21 +2,20 @@
 // time zone.
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-const dateTimeSeconds = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
-// when returns a <time> element for an RFC 3339 time, or the fallback text
-// when there is none.
-export function when(h, rfc3339, fallback = '') {
-  if (!rfc3339) return fallback;
-  const d = new Date(rfc3339);
-  return h('time', { datetime: rfc3339, title: rfc3339 }, dateTime.format(d));
-}
-
-// whenExact is when to the second, for logs whose entries come many a
+// toTheSecond formats times for when, for logs whose entries come many a
 // minute.
-export function whenExact(h, rfc3339) {
-  return h('time', { datetime: rfc3339, title: rfc3339 }, dateTimeSeconds.format(new Date(rfc3339)));
+export const toTheSecond = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+// longDate formats a time in a sentence.
+export const longDate = new Intl.DateTimeFormat(undefined, { dateStyle: 'long', timeStyle: 'short' });
+
+// when returns a <time> element for an RFC 3339 time, formatted by format,
+// or the fallback text when there is none.
+export function when(h, rfc3339, fallback = '', format = dateTime) {
+  if (!rfc3339) return fallback;
+  return h('time', { datetime: rfc3339, title: rfc3339 }, format.format(new Date(rfc3339)));
 }
 
 // day formats a Date as a date alone.

@@ -33,7 +33,16 @@ export function group(legend, children, hint, controls = []) {
 
 // checkbox returns a checkbox with its label after it.
 export function checkbox(label, props = {}) {
-  const input = h('input', { type: 'checkbox', id: uid('check'), ...props });
+  return choice('checkbox', label, props);
+}
+
+// radio returns a radio button of the group name with its label after it.
+export function radio(name, label, props = {}) {
+  return choice('radio', label, { name, ...props });
+}
+
+function choice(type, label, props) {
+  const input = h('input', { type, id: uid(type), ...props });
   return { el: h('div', { class: 'check' }, input, h('label', { for: input.id }, label)), input };
 }
 

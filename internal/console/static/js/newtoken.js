@@ -2,11 +2,10 @@
 
 import { h, uid, focus } from './dom.js';
 import { field, group, checkbox, formErrors, submitting } from './forms.js';
-import { words, dateInputValue, endOfDay } from './format.js';
+import { words, dateInputValue, endOfDay, longDate } from './format.js';
 
 const dayMs = 24 * 60 * 60 * 1000;
 const defaultDays = 30;
-const longDate = new Intl.DateTimeFormat(undefined, { dateStyle: 'long', timeStyle: 'short' });
 
 // grantOf returns what the signed-in token may put in a new token of the
 // user, as tokend says in the user's meta.tokenGrant: the scopes it may

@@ -3,14 +3,14 @@
 
 import { h, uid } from './dom.js';
 import { modal } from './dialog.js';
-import { group, checkbox, formErrors, submitting } from './forms.js';
+import { group, checkbox, radio, formErrors, submitting } from './forms.js';
+import { longDate } from './format.js';
 
 const hourMs = 60 * 60 * 1000;
 // maxGraceHours is how long tokend lets an old token work on after its
 // rotation: 7 days.
 const maxGraceHours = 7 * 24;
 const defaultGraceHours = 24;
-const longDate = new Intl.DateTimeFormat(undefined, { dateStyle: 'long', timeStyle: 'short' });
 
 // rotateDialog asks how to rotate the token (an apiToken resource) and
 // rotates it with api. rotated(newToken, {retired, now}) gets the new
@@ -25,12 +25,10 @@ export function rotateDialog({ api, token, self, rotated }) {
   const hoursLeft = Math.floor((new Date(token.attributes.expiration) - Date.now()) / hourMs);
   const maxHours = Math.max(0, Math.min(maxGraceHours, hoursLeft));
   const radioGroup = uid('retire');
-  const radio = (label, value, checked) => {
-    const input = h('input', { type: 'radio', name: radioGroup, id: uid('radio'), value, checked });
-    return { el: h('div', { class: 'check choice' }, input, h('label', { for: input.id }, label)), input };
-  };
-  const now = radio('Now', 'now', true);
-  const later = radio('After a grace period', 'later', false);
+  const now = radio(radioGroup, 'Now', { value: 'now', checked: true });
+  const later = radio(radioGroup, 'After a grace period', { value: 'later' });
+  now.el.classList.add('choice');
+  later.el.classList.add('choice');
   const hours = h('input', {
     type: 'number', id: uid('hours'), min: '1', max: String(maxHours), step: '1', inputmode: 'numeric', disabled: true,
   });
@@ -90,8 +88,8 @@ export function rotateDialog({ api, token, self, rotated }) {
     const path = `/users/${encodeURIComponent(token.relationships.user.data.id)}/api-tokens/${encodeURIComponent(token.id)}/rotate`;
     const doc = await api.request('POST', path, { data: { type: 'apiTokenRotation', attributes } });
     close('rotated');
-    const now = !later.input.checked;
-    rotated(doc.data, { retired: retirement(now ? null : retiresAt, firstUse.input.checked), now });
+    const atOnce = !later.input.checked;
+    rotated(doc.data, { retired: retirement(atOnce ? null : retiresAt, firstUse.input.checked), now: atOnce });
   });
 }
 
