@@ -88,6 +88,19 @@ func (p *page) signIn(token, heading string) {
 	p.get("heading", heading)
 }
 
+// done dismisses the panel (region) that shows a new token with Done: the
+// panel is gone, New token has the focus, and the page holds the token
+// nowhere.
+func (p *page) done(panel *el, region, token string) {
+	p.t.Helper()
+	panel.get("button", "Done").click()
+	p.gone("region", region)
+	if !p.get("button", "New token").focused() {
+		p.t.Error("New token does not have the focus after Done")
+	}
+	p.holdsNoToken(token)
+}
+
 // holdsNoToken fails the test if the token is anywhere the browser keeps
 // things: storage, cookies, the URL, the document, its fields.
 func (p *page) holdsNoToken(token string) {
