@@ -32,16 +32,7 @@ type auditEvent struct {
 // query) with the token, as the console asks for it.
 func auditEvents(t *testing.T, srv *tokendtest.Server, path, token string) []auditEvent {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/vnd.api+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := get(t, srv, path, token, map[string]string{"Accept": "application/vnd.api+json"})
 	defer resp.Body.Close()
 	var doc struct {
 		Data []auditEvent `json:"data"`

@@ -16,17 +16,7 @@ import (
 // trusted proxy) with the user agent would.
 func useFrom(t *testing.T, srv *tokendtest.Server, token, path, ip, agent string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("X-Forwarded-For", ip)
-	req.Header.Set("User-Agent", agent)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := get(t, srv, path, token, map[string]string{"X-Forwarded-For": ip, "User-Agent": agent})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s from %s: %s", path, ip, resp.Status)

@@ -67,17 +67,28 @@ func mintDescribed(t *testing.T, srv *tokendtest.Server, userID, desc, scope str
 // getStatus returns the status of a GET of the path with the token.
 func getStatus(t *testing.T, srv *tokendtest.Server, path, token string) int {
 	t.Helper()
+	resp := get(t, srv, path, token, nil)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// get sends GET path to tokend with the token and the headers, and
+// returns the answer, whose body the caller closes.
+func get(t *testing.T, srv *tokendtest.Server, path, token string, header map[string]string) *http.Response {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return resp
 }
 
 // signIn signs in with the token and waits for the page after it.
